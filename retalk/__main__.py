@@ -1,0 +1,3 @@
+from retalk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Synthesizing a mouth interior (cavity, teeth, tongue) for mouths opened wider than any real example.
+
+Used when a still photo, or a clip whose speaker never opens their mouth,
+has to show an open mouth. Colours are derived from the face itself: the
+cavity from the lips, the teeth from the skin's brightness, so the result
+follows the picture's white balance and exposure.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from retalk.compose.blend import feather, polygon_mask
+
+
+def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb: np.ndarray,
+                        skin_rgb: np.ndarray, iod: float, teeth_rgb: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Paint a mouth interior between the inner lip contours.
+
+    ``upper``/``lower``: (k, 2) inner contours of the upper and lower lip from
+    one mouth corner to the other, in the patch's pixel coordinates.
+    ``lip_rgb``/``skin_rgb``: mean colours (RGB, 0–255); ``teeth_rgb``: the speaker's own teeth colour when
+    visible in the source (else derived from the skin's brightness). ``iod``: inter-ocular distance in pixels (sets sizes).
+    Returns ``(image float32 (h, w, 3), alpha float32 (h, w))``.
+    """
+    h, w = shape
+    poly = np.concatenate([upper, lower[::-1]], axis=0)
+    inside = polygon_mask((h, w), poly)
+    if inside.max() == 0:
+        return np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
+    lip = np.asarray(lip_rgb, np.float32)
+    skin = np.asarray(skin_rgb, np.float32)
+    bright = float(np.clip(skin.mean() / 170.0, 0.45, 1.3))
+    cavity = np.clip(lip * np.array([0.26, 0.12, 0.12]) + 4, 0, 255)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = cavity
+    # depth shading: darker towards the middle of the opening
+    gap = np.maximum(lower[:, 1] - upper[:, 1], 0)
+    mid_x = 0.5 * (upper[0, 0] + upper[-1, 0])
+    half_w = max(0.5 * abs(upper[-1, 0] - upper[0, 0]), 1.0)
+    xs = np.arange(w, dtype=np.float32)
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    radial = np.clip(1 - np.abs(xs - mid_x) / half_w, 0, 1)[None, :]
+    img *= (1.0 - 0.45 * radial[..., None])
+    open_px = float(gap.max())
+    teeth = np.clip(np.array([226, 220, 208], np.float32) * bright, 0, 255) if teeth_rgb is None else \
+        np.clip(np.asarray(teeth_rgb, np.float32) * 1.05, 0, 255)
+    # upper teeth: a band hanging from the upper inner lip, narrower than the mouth
+    up_y = np.interp(xs, upper[:, 0], upper[:, 1]) if upper[0, 0] < upper[-1, 0] else np.interp(xs, upper[::-1, 0], upper[::-1, 1])
+    lo_y = np.interp(xs, lower[:, 0], lower[:, 1]) if lower[0, 0] < lower[-1, 0] else np.interp(xs, lower[::-1, 0], lower[::-1, 1])
+    t_h = min(0.38 * open_px, 0.09 * iod)
+    span = np.clip(1 - (np.abs(xs - mid_x) / (0.78 * half_w)) ** 4, 0, 1)[None, :]
+    band_up = ((ys >= up_y[None, :] - 2) & (ys <= up_y[None, :] + t_h * span)).astype(np.float32) * (span > 0.05)
+    # gaps between teeth: faint vertical shading every ~0.07 iod
+    pitch = max(0.075 * iod, 3.0)
+    ridges = 0.97 + 0.03 * np.cos((xs - mid_x) / pitch * 2 * np.pi)[None, :]
+    shade_up = np.clip(1.0 - 0.35 * (np.abs(xs - mid_x) / half_w)[None, :] ** 2, 0.5, 1.0) * ridges
+    tooth_img = teeth[None, None, :] * shade_up[..., None]
+    a_up = cv2.GaussianBlur(band_up, (0, 0), max(0.6, 0.006 * iod))
+    img = img * (1 - a_up[..., None]) + tooth_img * a_up[..., None]
+    # lower teeth, only when wide open, partly hidden
+    if open_px > 0.16 * iod:
+        lt_h = min(0.22 * open_px, 0.06 * iod)
+        band_lo = ((ys <= lo_y[None, :] + 2) & (ys >= lo_y[None, :] - lt_h * span)).astype(np.float32) * (span > 0.05)
+        a_lo = cv2.GaussianBlur(band_lo, (0, 0), max(0.6, 0.006 * iod)) * 0.5
+        img = img * (1 - a_lo[..., None]) + tooth_img * 0.82 * a_lo[..., None]
+        # tongue: a soft reddish mound just behind the lower teeth
+        tongue = np.clip(lip * np.array([0.6, 0.32, 0.32]), 0, 255)
+        cy = lo_y[None, :] - lt_h - 0.18 * open_px
+        d = ((xs[None, :] - mid_x) / (0.6 * half_w)) ** 2 + ((ys - cy) / max(0.25 * open_px, 1.0)) ** 2
+        a_t = np.clip(1.2 - d, 0, 1) * 0.35
+        img = img * (1 - a_t[..., None]) + tongue * a_t[..., None]
+    alpha = feather(inside.astype(np.float32) / 255.0, max(0.5, 0.004 * iod))
+    img = cv2.GaussianBlur(img, (0, 0), max(0.5, 0.004 * iod))
+    return img, alpha

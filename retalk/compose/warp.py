@@ -1,0 +1,59 @@
+"""Mesh-driven piecewise-affine warping.
+
+A :class:`TriangleWarp` is built once per output frame from the *target*
+control points (where things should end up, in ROI pixels) and can then pull
+pixels from any number of source images whose matching control points are
+known, so the background frame and a library mouth share one triangulation.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+
+class TriangleWarp:
+    """Piecewise-affine map from target ROI pixels to source pixels.
+
+    ``target``: (n, 2) control points in ROI pixel coordinates; ``size``: (width, height) of the ROI.
+    Pixels outside the points' convex hull map to themselves (identity).
+    """
+
+    def __init__(self, target: np.ndarray, size: tuple[int, int]) -> None:
+        self.target = np.asarray(target, np.float64)
+        self.size = size
+        self.tri = Delaunay(self.target).simplices.astype(np.int32)
+        w, h = size
+        ids = np.zeros((h, w), np.uint16)
+        for t, (a, b, c) in enumerate(self.tri):
+            pts = np.round(self.target[[a, b, c]] * 16).astype(np.int32)
+            cv2.fillConvexPoly(ids, pts, int(t + 1), lineType=cv2.LINE_8, shift=4)
+        self.ids = ids
+        ys, xs = np.mgrid[0:h, 0:w]
+        self._x = xs.astype(np.float32)
+        self._y = ys.astype(np.float32)
+        # inverse of each target triangle's barycentric frame: [x y 1] @ inv -> barycentric coords
+        tri_pts = self.target[self.tri]  # (T, 3, 2)
+        m = np.concatenate([tri_pts, np.ones((len(self.tri), 3, 1))], axis=2)  # (T, 3, 3)
+        det = np.linalg.det(m)
+        m[np.abs(det) < 1e-9] += np.eye(3) * 1e-6
+        self._inv = np.linalg.inv(m)  # (T, 3, 3)
+
+    def maps(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``cv2.remap`` maps (float32 x, y) pulling from a source whose control points are ``source`` (n, 2)."""
+        source = np.asarray(source, np.float64)
+        # per triangle: affine A (3x2) with [x y 1] @ A = source point
+        aff = self._inv @ source[self.tri]  # (T, 3, 2)
+        aff = np.concatenate([np.zeros((1, 3, 2)), aff], axis=0).astype(np.float32)
+        a = aff[self.ids]  # (h, w, 3, 2)
+        mx = self._x * a[..., 0, 0] + self._y * a[..., 1, 0] + a[..., 2, 0]
+        my = self._x * a[..., 0, 1] + self._y * a[..., 1, 1] + a[..., 2, 1]
+        outside = self.ids == 0
+        mx[outside] = self._x[outside]
+        my[outside] = self._y[outside]
+        return mx, my
+
+    def warp(self, image: np.ndarray, source: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+        """Warp ``image`` (whose control points are ``source``) onto the target geometry (ROI-sized result)."""
+        mx, my = self.maps(source)
+        return cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=border)

@@ -1,0 +1,282 @@
+"""The built-in engine: photoreal lip sync with no weights, after Video Rewrite (Bregler et al. 1997).
+
+The source video is the library of this speaker's mouth appearances.
+
+1. **Library** (analysis pass): a bounded set of lower-face crops at full
+   resolution, one every ``stride`` frames (the stride doubles whenever the
+   set would exceed its memory budget, so memory does not grow with length).
+2. **Targets**: the speech's mouth track (0 = closed … 1 = wide) is mapped into
+   this speaker's own range of lip openings and widths (quantiles over the clip).
+3. **Selection**: dynamic programming (Viterbi) over library entries for every
+   output frame: close to the target shape and to the background frame's head
+   pose, preferring to play real consecutive frames and penalising jumps, which
+   avoids stutter between a few entries.
+4. **Geometry**: the chosen entry's whole lip and jaw shape, moved onto the
+   background frame by a similarity fitted on stable points (eyes, nose), plus a
+   small residual (lower lip and jaw drop, width) so the opening meets the target
+   exactly; a closure target always closes.
+5. **Rendering**: the background frame's own lower face and neck are warped to
+   that geometry (so the chin moves with the jaw), the chosen mouth is warped
+   onto it with the same triangulation, colour-matched on the skin, and
+   blended with a Laplacian pyramid under a feathered lower-face mask. Where the
+   target opens wider than the chosen mouth ever did (a still photo), the mouth
+   interior is synthesized.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from retalk.compose.blend import feather, laplacian_blend, match_mean_colour, polygon_mask
+from retalk.compose.interior import synthesize_interior
+from retalk.compose.warp import TriangleWarp
+from retalk.engines.base import Engine, Plan, RenderItem
+from retalk.face import landmarks as L
+
+log = logging.getLogger(__name__)
+
+_UPPER_JAW = {234, 93, 454, 323}
+MOBILE = np.array(sorted(set(L.LIPS) | set(L.LOWER_FACE_INNER) | (set(L.JAW) - _UPPER_JAW)))
+ANCHORS = np.array(sorted(set(L.NOSE_BASE) | {234, 93, 454, 323, 205, 425, 50, 280, 36, 266, 129, 358, 187, 411, 147, 376, 4, 5}))
+CONTROL = np.array(sorted(set(MOBILE) | set(ANCHORS)))
+_MOBILE_IN_CONTROL = np.isin(CONTROL, MOBILE)
+# Lower-face region the mouth may change: lips, chin and the cheeks beside the mouth.
+MASK_POINTS = np.array(sorted(set(L.LIPS) | set(L.LOWER_FACE_INNER) | set(L.JAW[3:-3]) | {203, 423, 98, 327, 2, 97, 326}))
+_UPPER_LIP = np.array(sorted((set(L.UPPER_INNER) | set(L.UPPER_OUTER)) - {61, 291, 78, 308}))
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """A source frame's lower face: ``crop`` (RGB uint8) whose top-left is at (``x0``, ``y0``) in the frame."""
+
+    index: int
+    x0: int
+    y0: int
+    crop: np.ndarray
+
+
+def _lower_face_box(lm: np.ndarray, margin: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    pts = lm[np.concatenate([L.JAW, L.LIPS, L.NOSE_BASE, L.LOWER_FACE_INNER]), :2]
+    iod = float(L.interocular(lm))
+    m = margin * iod
+    x0, y0 = np.floor(pts.min(0) - m).astype(int)
+    x1, y1 = np.ceil(pts.max(0) + m).astype(int)
+    h, w = shape
+    return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+
+
+class BuiltinEngine(Engine):
+    """Photoreal lip sync from the speaker's own footage; see the module docstring.
+
+    ``library_budget_mb`` bounds the memory of stored mouth crops; ``max_entries``
+    bounds the selection problem's size.
+    """
+
+    name = "builtin"
+    batch_size = 8
+
+    def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, **_: object) -> None:
+        self.budget = library_budget_mb * 1e6
+        self.max_entries = max_entries
+        self.stride = 1
+        self.entries: list[LibraryEntry] = []
+        self._bytes = 0
+        self.plan: Plan | None = None
+
+    # ---------------------------------------------------------------- analysis
+    def observe(self, index: int, frame: np.ndarray, landmarks: np.ndarray | None) -> None:
+        if landmarks is None or index % self.stride:
+            return
+        x0, y0, x1, y1 = _lower_face_box(landmarks, 0.45, frame.shape[:2])
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return
+        crop = np.array(frame[y0:y1, x0:x1])
+        self.entries.append(LibraryEntry(index, x0, y0, crop))
+        self._bytes += crop.nbytes
+        while self._bytes > self.budget or len(self.entries) > self.max_entries:
+            self.stride *= 2
+            self.entries = [e for e in self.entries if e.index % self.stride == 0]
+            self._bytes = sum(e.crop.nbytes for e in self.entries)
+            log.debug("mouth library thinned to every %d frames (%d entries)", self.stride, len(self.entries))
+
+    # ---------------------------------------------------------------- planning
+    def prepare(self, plan: Plan) -> None:
+        self.plan = plan
+        track = plan.track
+        self.entries = [e for e in self.entries if track.valid[e.index]]
+        if not self.entries:
+            return
+        lms = track.landmarks
+        valid_idx = np.flatnonzero(track.valid)
+        desc_all = np.array([L.mouth_descriptor(lms[k]) for k in valid_idx])
+        lib = np.array([L.mouth_descriptor(lms[e.index]) for e in self.entries])
+        self.lib_desc = lib
+        o_lo, o_hi = np.quantile(desc_all[:, 0], [0.05, 0.95])
+        w_lo, w_hi = np.quantile(desc_all[:, 1], [0.05, 0.95])
+        # a clip that barely moves its mouth (or a photo) gets a typical human range instead
+        if o_hi - o_lo < 0.08:
+            o_hi = o_lo + 0.17
+        w_mid = 0.5 * (w_lo + w_hi)
+        w_half = max(0.5 * (w_hi - w_lo), 0.06 * w_mid)
+        self.range = (float(o_lo), float(o_hi))
+        m = plan.mouth
+        t_open = o_lo + m.opening * (o_hi - o_lo)
+        t_open = np.where(m.closed, min(o_lo, float(desc_all[:, 0].min()) + 0.01), t_open)
+        t_width = w_mid + m.width * w_half
+        self.t_open, self.t_width = t_open.astype(np.float32), t_width.astype(np.float32)
+        self.selection = self._select(t_open, t_width, m.closed, (o_hi - o_lo), w_half)
+        rich = len(np.unique(np.round(lib[:, 0] / max(o_hi - o_lo, 1e-3) * 10))) >= 4
+        self.residual_gain = 1.0
+        log.info("built-in engine: %d library mouths (every %d frames), %s; opening range %.3f–%.3f",
+                 len(self.entries), self.stride, "varied" if rich else "few shapes: warping + synthesized interior",
+                 o_lo, o_hi)
+
+    def _select(self, t_open: np.ndarray, t_width: np.ndarray, closed: np.ndarray, o_range: float,
+                w_half: float) -> np.ndarray:
+        """Viterbi over library entries; returns the entry index per output frame."""
+        plan = self.plan
+        assert plan is not None
+        lib = self.lib_desc
+        k = len(lib)
+        pose_lib = plan.track.pose[[e.index for e in self.entries]][:, :2]
+        pose_bg = plan.track.pose[plan.schedule][:, :2]
+        d_open = (lib[None, :, 0] - t_open[:, None]) / (0.1 * o_range)
+        d_width = (lib[None, :, 1] - t_width[:, None]) / (0.5 * w_half)
+        d_pose = (pose_lib[None, :, :] - pose_bg[:, None, :]) / 8.0
+        unary = d_open**2 + 0.5 * d_width**2 + (d_pose**2).sum(-1)
+        open_frac = (lib[:, 0] - self.range[0]) / o_range
+        unary += np.where(closed[:, None] & (open_frac[None, :] > 0.12), 20.0, 0.0)
+        unary = np.minimum(unary, 200.0)
+        idx = np.array([e.index for e in self.entries])
+        dd = (lib[:, None, 0] - lib[None, :, 0]) / (0.2 * o_range)
+        trans = 2.0 + dd**2
+        np.fill_diagonal(trans, 0.8)
+        succ = np.flatnonzero(idx[1:] - idx[:-1] == self.stride)
+        trans[succ, succ + 1] = 0.0
+        n = len(t_open)
+        back = np.zeros((n, k), np.int32)
+        cost = unary[0].copy()
+        for i in range(1, n):
+            tot = cost[:, None] + trans
+            back[i] = np.argmin(tot, axis=0)
+            cost = tot[back[i], np.arange(k)] + unary[i]
+        sel = np.zeros(n, np.int32)
+        sel[-1] = int(np.argmin(cost))
+        for i in range(n - 1, 0, -1):
+            sel[i - 1] = back[i, sel[i]]
+        return sel
+
+    # ---------------------------------------------------------------- rendering
+    def render(self, items: list[RenderItem]) -> list[np.ndarray]:
+        return [self.render_one(it) for it in items]
+
+    def _residual(self, lm_j: np.ndarray, d_open: float, d_width: float) -> np.ndarray:
+        """Displacements (478, 2) in pixels that open/close the mouth by ``d_open`` and widen it by ``d_width`` (face units)."""
+        o, ex, ey = L.face_frame(lm_j)
+        iod = float(L.interocular(lm_j))
+        f = L.to_face_coords(lm_j)
+        y_m = 0.5 * (f[L.MOUTH_LEFT, 1] + f[L.MOUTH_RIGHT, 1])
+        x_mid = 0.5 * (f[L.MOUTH_LEFT, 0] + f[L.MOUTH_RIGHT, 0])
+        y_li = f[L.LOWER_INNER[2:-2], 1].mean()
+        y_chin = f[L.CHIN, 1]
+        half_w = max(0.5 * abs(f[L.MOUTH_RIGHT, 0] - f[L.MOUTH_LEFT, 0]), 0.1)
+        jaw_half = max(0.5 * abs(f[454, 0] - f[234, 0]), 0.3)
+        yr = f[:, 1] - y_m
+        g = np.clip(yr / max(y_li - y_m, 0.02), 0.0, 1.0)
+        below = np.clip((yr - (y_li - y_m)) / max(y_chin - y_li, 0.05), 0.0, 1.0)
+        g = np.where(yr > (y_li - y_m), 1.0 - 0.3 * below, g)
+        g = np.where(f[:, 1] > y_chin + 0.05, 0.0, g)
+        lat = np.clip(1.0 - ((f[:, 0] - x_mid) / jaw_half) ** 2, 0.0, 1.0)
+        dy = d_open * g * (0.2 + 0.8 * lat)
+        dy[_UPPER_LIP] = -0.12 * d_open
+        # widening: lip points move sideways in proportion to their offset from the centre
+        dx = np.zeros(len(f))
+        lip_w = np.clip(1.0 - (np.abs(yr) / 0.35) ** 2, 0.0, 1.0)
+        dx += d_width * 0.5 * np.clip((f[:, 0] - x_mid) / half_w, -1.3, 1.3) * lip_w
+        mob = np.zeros(len(f), bool)
+        mob[MOBILE] = True
+        disp = (np.outer(dy, ey) + np.outer(dx, ex)) * iod
+        disp[~mob] = 0.0
+        return disp
+
+    def _teeth_colour(self, entry: LibraryEntry, lj: np.ndarray) -> np.ndarray | None:
+        """Mean colour of bright pixels inside the entry's own inner lips (its visible teeth), if any."""
+        inside = polygon_mask(entry.crop.shape[:2], lj[L.LIPS_INNER]) > 128
+        px = entry.crop[inside].astype(np.float32)
+        if len(px) < 12:
+            return None
+        lum = px.mean(1)
+        bright = px[lum > np.percentile(lum, 70)]
+        return bright.mean(0) if bright.mean() > 110 else None
+
+    def render_one(self, item: RenderItem) -> np.ndarray:
+        plan = self.plan
+        if plan is None or not self.entries:
+            return item.frame
+        i, k, frame = item.out_index, item.src_index, item.frame
+        lms = plan.track.landmarks
+        lb = lms[k, :, :2].astype(np.float64)
+        entry = self.entries[int(self.selection[i])]
+        lj = lms[entry.index, :, :2].astype(np.float64) - (entry.x0, entry.y0)
+        dj = self.lib_desc[int(self.selection[i])]
+        d_open = float(self.t_open[i] - dj[0]) * self.residual_gain
+        d_width = float(self.t_width[i] - dj[1]) * 0.7
+        lj_res = lj + self._residual(lj, d_open, d_width)
+        t = L.similarity_transform(lj[L.STABLE], lb[L.STABLE])
+        tgt = lb.copy()
+        tgt[MOBILE] = L.apply_affine(t, lj_res[MOBILE])
+        iod = float(L.interocular(lb))
+        # region of interest: lower face of background and target, plus neck
+        pts = np.concatenate([lb[MASK_POINTS], tgt[MASK_POINTS], lb[ANCHORS]])
+        h, w = frame.shape[:2]
+        x0 = int(max(0, np.floor(pts[:, 0].min() - 0.3 * iod)))
+        x1 = int(min(w, np.ceil(pts[:, 0].max() + 0.3 * iod)))
+        y0 = int(max(0, np.floor(pts[:, 1].min() - 0.1 * iod)))
+        y1 = int(min(h, np.ceil(pts[:, 1].max() + 0.5 * iod)))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return frame
+        rw, rh = x1 - x0, y1 - y0
+        off = np.array([x0, y0], np.float64)
+        bx = np.linspace(0, rw - 1, 6)
+        by = np.linspace(0, rh - 1, 6)
+        border = np.concatenate([
+            np.stack([bx, np.zeros_like(bx)], 1), np.stack([bx, np.full_like(bx, rh - 1)], 1),
+            np.stack([np.zeros_like(by[1:-1]), by[1:-1]], 1), np.stack([np.full_like(by[1:-1], rw - 1), by[1:-1]], 1),
+        ])
+        dst = np.concatenate([tgt[CONTROL] - off, border])
+        warp = TriangleWarp(dst, (rw, rh))
+        # 1. the background's own lower face and neck follow the new jaw
+        src_bg = np.concatenate([lb[CONTROL] - off, border])
+        bg = warp.warp(frame, src_bg + off, border=cv2.BORDER_REFLECT)
+        # 2. the chosen mouth, warped with the same triangles
+        inv = cv2.invertAffineTransform(t)
+        src_lib = np.concatenate([lj[CONTROL], L.apply_affine(inv, border + off)])
+        fg = warp.warp(entry.crop, src_lib).astype(np.float32)
+        # mask: lower face, feathered
+        hull = cv2.convexHull((tgt[MASK_POINTS] - off).astype(np.float32)).reshape(-1, 2)
+        mask_u8 = polygon_mask((rh, rw), hull)
+        er = max(1, int(0.05 * iod))
+        mask_u8 = cv2.erode(mask_u8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * er + 1, 2 * er + 1)))
+        mouth_u8 = polygon_mask((rh, rw), tgt[L.LIPS_OUTER] - off)
+        skin = (mask_u8 > 128) & (cv2.dilate(mouth_u8, np.ones((3, 3), np.uint8), iterations=max(1, int(0.06 * iod))) == 0)
+        fg = match_mean_colour(fg, bg, skin)
+        # 3. mouth interior where the target opens wider than the chosen mouth
+        t_gap = float(self.t_open[i])
+        if t_gap > 0.03 and dj[0] < 0.6 * t_gap:
+            a = float(np.clip((t_gap - dj[0]) / (0.5 * t_gap), 0.0, 1.0))
+            lip_px = fg[(mouth_u8 > 128)]
+            lip_rgb = lip_px.mean(0) if len(lip_px) else np.array([150, 80, 80])
+            skin_rgb = bg[skin].mean(0) if skin.any() else np.array([180, 140, 120])
+            up, lo = tgt[L.UPPER_INNER] - off, tgt[L.LOWER_INNER] - off
+            teeth = self._teeth_colour(entry, lj)
+            inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth)
+            alpha *= a
+            fg = fg * (1 - alpha[..., None]) + inner * alpha[..., None]
+        m = feather(mask_u8.astype(np.float32) / 255.0, max(1.0, 0.06 * iod))
+        out = laplacian_blend(fg, bg.astype(np.float32), m, levels=4)
+        result = frame.copy() if not frame.flags.writeable else frame
+        result[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        return result

@@ -1,0 +1,245 @@
+"""Per-frame face landmarks with mediapipe's face mesh, speaker selection and smoothing.
+
+The tracker is fed frames one at a time (streaming) and keeps only landmarks
+(478 × 3 float32 per frame). :meth:`FaceTracker.finish` smooths them over time
+and returns a :class:`FaceTrack`.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.signal import savgol_filter
+
+from retalk.face import landmarks as L
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what mediapipe's C++ side (TFLite, glog) prints to file descriptor 2 while it starts up."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. captured by a test runner)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """Landmarks of the chosen speaker over a clip.
+
+    ``landmarks``: (n, 478, 3) float32 pixels (x, y, and mediapipe's relative depth z
+    in pixel units) in the upright frame, smoothed over time; undefined where not ``valid``.
+    ``valid``: (n,) bool, a face was found. ``boxes``: (n, 4) x0, y0, x1, y1 of the landmarks.
+    ``pose``: (n, 3) yaw, pitch, roll in degrees (see :func:`landmarks.head_pose`).
+    ``size``: (width, height) of the frames.
+    """
+
+    landmarks: np.ndarray
+    valid: np.ndarray
+    boxes: np.ndarray
+    pose: np.ndarray
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+
+class FaceMesh:
+    """Thin wrapper over ``mediapipe.solutions.face_mesh`` returning pixel landmarks.
+
+    ``max_side``: frames are shrunk so their longer side is at most this many
+    pixels before detection (landmarks are scaled back); the mesh itself runs on
+    a 192 px face crop, so this costs no precision for faces under ~40% of the frame.
+    """
+
+    def __init__(self, static: bool = False, max_faces: int = 1, max_side: int = 960, min_confidence: float = 0.5) -> None:
+        with _quiet_native_stderr():
+            import mediapipe as mp  # heavy import, done once per tracker
+
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+                min_tracking_confidence=0.5,
+            )
+        self.max_side = max_side
+        self._started = False
+
+    def __call__(self, frame: np.ndarray) -> list[np.ndarray]:
+        """All faces in an RGB frame, each (478, 3) float32 pixels."""
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.max_side / float(max(h, w)))
+        img = frame if scale >= 1.0 else cv2.resize(frame, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
+        if not self._started:  # the first call loads the models and logs from C++
+            with _quiet_native_stderr():
+                res = self._mesh.process(np.ascontiguousarray(img))
+            self._started = True
+        else:
+            res = self._mesh.process(np.ascontiguousarray(img))
+        faces: list[np.ndarray] = []
+        for fl in res.multi_face_landmarks or []:
+            a = np.array([(p.x, p.y, p.z) for p in fl.landmark], np.float32)
+            a[:, 0] *= w
+            a[:, 1] *= h
+            a[:, 2] *= w
+            faces.append(a)
+        return faces
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+def _box(lm: np.ndarray) -> np.ndarray:
+    return np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], np.float32)
+
+
+def _area(b: np.ndarray) -> float:
+    return float(max(b[2] - b[0], 0) * max(b[3] - b[1], 0))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(x1 - x0, 0) * max(y1 - y0, 0)
+    return inter / max(_area(a) + _area(b) - inter, 1e-6)
+
+
+class FaceTracker:
+    """Follow one speaker through a stream of frames.
+
+    Speaker choice: the largest face (default), the ``face_index``-th face from
+    the left in the first frame with faces, or the face overlapping ``box``
+    (x0, y0, x1, y1 pixels) most. Once chosen, the face nearest the previous
+    position is followed. ``static`` treats every frame independently (photos).
+    """
+
+    def __init__(self, face_index: int | None = None, box: tuple[float, float, float, float] | None = None,
+                 static: bool = False, max_side: int = 960) -> None:
+        self.face_index = face_index
+        self.box = None if box is None else np.asarray(box, np.float32)
+        self.static = static
+        self.max_side = max_side
+        self._mesh: FaceMesh | None = None
+        self._probe: FaceMesh | None = None
+        self._last: np.ndarray | None = None
+        self._frames: list[np.ndarray | None] = []
+        self._size: tuple[int, int] | None = None
+
+    def _choose(self, faces: list[np.ndarray]) -> np.ndarray:
+        boxes = [_box(f) for f in faces]
+        if self._last is not None:
+            prev = _box(self._last)
+            return faces[int(np.argmax([_iou(prev, b) for b in boxes]))]
+        if self.box is not None:
+            return faces[int(np.argmax([_iou(self.box, b) for b in boxes]))]
+        if self.face_index is not None:
+            order = np.argsort([b[0] for b in boxes])
+            if self.face_index >= len(faces):
+                log.warning("--face-index %d: only %d face(s) found; using the largest", self.face_index, len(faces))
+            else:
+                return faces[int(order[self.face_index])]
+        return faces[int(np.argmax([_area(b) for b in boxes]))]
+
+    def update(self, frame: np.ndarray) -> np.ndarray | None:
+        """Track one RGB frame; returns the speaker's raw landmarks (478, 3) or None."""
+        self._size = (frame.shape[1], frame.shape[0])
+        if self._mesh is None:
+            # Look at the frame once with a multi-face detector to learn whether there are several faces;
+            # a single-face clip then runs the much cheaper one-face tracking graph.
+            if self._probe is None:
+                self._probe = FaceMesh(static=True, max_faces=5, max_side=self.max_side)
+            faces = self._probe(frame)
+            if not faces:
+                self._frames.append(None)
+                return None
+            multi = len(faces) > 1 or self.box is not None or self.face_index is not None
+            self._probe.close()
+            self._probe = None
+            self._mesh = FaceMesh(static=self.static, max_faces=5 if multi else 1, max_side=self.max_side)
+        faces = self._mesh(frame)
+        lm = self._choose(faces) if faces else None
+        if lm is not None and self._last is not None:
+            # a jump to another face (tracking lost and re-acquired elsewhere) is treated as a miss
+            if _iou(_box(self._last), _box(lm)) < 0.05 and not self.static:
+                lm = None
+        if lm is not None:
+            self._last = lm
+        self._frames.append(lm)
+        return lm
+
+    def finish(self) -> FaceTrack:
+        """Smooth the collected landmarks over time and return the track."""
+        if self._mesh is not None:
+            self._mesh.close()
+        if self._probe is not None:
+            self._probe.close()
+        n = len(self._frames)
+        lms = np.zeros((n, L.N_POINTS, 3), np.float32)
+        valid = np.zeros(n, bool)
+        for i, f in enumerate(self._frames):
+            if f is not None:
+                lms[i] = f
+                valid[i] = True
+        lms = smooth_landmarks(lms, valid)
+        boxes = np.zeros((n, 4), np.float32)
+        pose = np.zeros((n, 3), np.float32)
+        for i in np.flatnonzero(valid):
+            boxes[i] = _box(lms[i])
+            pose[i] = L.head_pose(lms[i])
+        self._frames = []
+        return FaceTrack(lms, valid, boxes, pose, self._size or (0, 0))
+
+
+def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for i, v in enumerate(list(valid) + [False]):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def smooth_landmarks(lms: np.ndarray, valid: np.ndarray, rigid_window: int = 9, lip_window: int = 5) -> np.ndarray:
+    """Savitzky–Golay smoothing over time within each run of valid frames.
+
+    The face outline, eyes and nose get a wide window (``rigid_window`` frames,
+    order 2) to remove jitter; the lips and jaw a short one (``lip_window``,
+    order 3), which passes a mouth closing within one frame almost unchanged.
+    """
+    out = lms.copy()
+    mobile = np.zeros(L.N_POINTS, bool)
+    mobile[L.LIPS] = True
+    mobile[L.JAW] = True
+    mobile[L.LOWER_FACE_INNER] = True
+    for a, b in _runs(valid):
+        m = b - a
+        for sel, win, order in ((~mobile, rigid_window, 2), (mobile, lip_window, 3)):
+            w = min(win, m if m % 2 else m - 1)
+            if w <= order:
+                continue
+            out[a:b, sel] = savgol_filter(lms[a:b, sel], w, order, axis=0)
+    return out

@@ -1,0 +1,360 @@
+"""Streaming video input and output with PyAV.
+
+Frames cross this module as RGB ``uint8`` arrays of shape (height, width, 3),
+upright (rotation metadata applied) and on a constant-rate timeline: source
+frame *k* is the picture on screen at time ``(k + 0.5) / fps`` seconds after
+the first frame. Variable-frame-rate input is resampled to that grid, so
+frame *k* always belongs at time ``k / fps`` in the output.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from retalk.errors import InputError
+from retalk.media.probe import check_file, is_image, open_container
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about a face input before decoding it.
+
+    ``width``/``height`` are the displayed size (after rotation); ``fps`` the
+    constant output rate; ``n_frames`` an estimate (exact after a full decode);
+    ``is_image`` marks a still photo used as a one-frame video.
+    """
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction
+    n_frames: int
+    rotation: int = 0
+    is_image: bool = False
+
+
+def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a display-matrix rotation (degrees counter-clockwise, multiple of 90)."""
+    k = (int(round(rotation / 90.0))) % 4
+    return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a still image as upright RGB uint8 (EXIF orientation applied, alpha over white)."""
+    p = check_file(path, "image")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"{p}: not a readable image")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        img = (img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        # cv2 does not apply EXIF orientation in IMREAD_UNCHANGED; PNGs with alpha rarely carry it.
+    else:
+        oriented = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if oriented is not None:
+            img = oriented
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def probe_video(path: str | Path, image_fps: float = 25.0) -> VideoInfo:
+    """Describe a face input (video or still image) without decoding it all."""
+    p = check_file(path, "face video")
+    if is_image(p):
+        img = read_image(p)
+        return VideoInfo(str(p), img.shape[1], img.shape[0], Fraction(image_fps).limit_denominator(1001), 1, 0, True)
+    with open_container(p) as c:
+        if not c.streams.video:
+            raise InputError(f"{p}: has no video stream")
+        s = c.streams.video[0]
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        if not rate or float(rate) <= 0 or float(rate) > 240:
+            rate = Fraction(25)
+        rate = Fraction(rate).limit_denominator(1001)
+        rotation = 0
+        w, h = s.codec_context.width, s.codec_context.height
+        try:
+            first = next(c.decode(s))
+            rotation = int(getattr(first, "rotation", 0) or 0)
+            w, h = first.width, first.height
+        except StopIteration:
+            raise InputError(f"{p}: the video stream has no frames") from None
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{p}: cannot decode video ({exc.strerror or exc})") from None
+        if rotation % 180:
+            w, h = h, w
+        if s.frames:
+            n = int(s.frames)
+        elif s.duration and s.time_base:
+            n = int(round(float(s.duration * s.time_base) * rate))
+        elif c.duration:
+            n = int(round(c.duration / 1e6 * float(rate)))
+        else:
+            n = 0
+    return VideoInfo(str(p), int(w), int(h), rate, max(n, 1), rotation, False)
+
+
+def iter_frames(info: VideoInfo, start: int = 0) -> Iterator[np.ndarray]:
+    """Yield upright RGB frames on the constant-rate grid of ``info.fps``, from frame ``start``.
+
+    Memory is one or two frames whatever the length. A still image yields one frame.
+    """
+    if info.is_image:
+        if start == 0:
+            yield read_image(info.path)
+        return
+    fps = float(info.fps)
+    with open_container(info.path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        tb = float(s.time_base) if s.time_base else 1.0 / fps
+        if start > 0:
+            target = (start / fps) + (float(s.start_time * s.time_base) if s.start_time is not None else 0.0)
+            c.seek(int(max(0.0, target - 1.0 / fps) / tb), stream=s, backward=True, any_frame=False)
+        t0 = float(s.start_time) * tb if s.start_time is not None else None
+        k = 0 if start == 0 else None
+        prev: np.ndarray | None = None
+        prev_end = 0.0
+        n_decoded = 0
+        try:
+            for frame in c.decode(s):
+                t = frame.time if frame.pts is not None else n_decoded / fps
+                n_decoded += 1
+                if t0 is None:
+                    t0 = t
+                t -= t0
+                img = _rotate(frame.to_ndarray(format="rgb24"), info.rotation)
+                if k is None:  # after a seek: find our slot on the grid
+                    k = max(0, int(np.floor(t * fps + 0.5)))
+                    if k > start:
+                        k = start
+                if prev is not None:
+                    while (k + 0.5) / fps < t:
+                        if k >= start:
+                            yield prev
+                        k += 1
+                prev = img
+                dur = float(frame.duration * s.time_base) if frame.duration else 1.0 / fps
+                prev_end = t + dur
+        except av.error.FFmpegError as exc:
+            if prev is None:
+                raise InputError(f"{info.path}: cannot decode video ({exc.strerror or exc})") from None
+            log.warning("%s: decoding stopped early (%s); using the frames read so far", info.path, exc)
+        if prev is not None and k is not None:
+            emitted = False
+            while (k + 0.5) / fps < prev_end or not emitted:
+                if k >= start:
+                    yield prev
+                emitted = True
+                k += 1
+
+
+def even_size(width: int, height: int) -> bool:
+    return width % 2 == 0 and height % 2 == 0
+
+
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+def check_output(path: str | Path) -> str:
+    """Validate an output path before any work is done; returns the container format name."""
+    p = Path(path)
+    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{p}: output must end in .mp4, .mov or .mkv")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{parent}: output folder does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{parent}: output folder is not writable")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder")
+    return fmt
+
+
+class VideoSink:
+    """Encode RGB frames to H.264 and mux an audio track into an mp4, atomically.
+
+    Frames are written to a temporary file beside ``path``; :meth:`close` renames
+    it into place, :meth:`abort` (or an exception inside ``with``) deletes it, so
+    a failed run never leaves a half-written output.
+
+    ``audio_path`` is decoded and re-encoded to AAC as the video advances
+    (interleaved, bounded memory) and cut at ``duration`` seconds.
+    ``crf`` 17 is visually near-lossless for H.264; odd sizes are encoded as
+    yuv444p (exact size; some players only accept even sizes in yuv420p).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        audio_path: str | Path | None = None,
+        duration: float | None = None,
+        crf: int = 17,
+        preset: str = "veryfast",
+    ) -> None:
+        self.path = Path(path)
+        fmt = check_output(self.path)
+        suffix = self.path.suffix.lower()
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial" + suffix, dir=self.path.parent or ".")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._done = False
+        self.fps = fps
+        self.duration = duration
+        self.width, self.height = int(width), int(height)
+        self._container = av.open(str(self._tmp), mode="w", format=fmt)
+        self._v = self._container.add_stream("libx264", rate=fps)
+        self._v.width, self._v.height = self.width, self.height
+        self._v.pix_fmt = "yuv420p" if even_size(width, height) else "yuv444p"
+        if not even_size(width, height):
+            log.warning("odd frame size %dx%d: writing yuv444p H.264 to keep the exact size", width, height)
+        self._v.options = {"crf": str(crf), "preset": preset}
+        self._v.codec_context.time_base = Fraction(1) / fps
+        self._n = 0
+        self._audio = None
+        if audio_path is not None:
+            self._audio = _AudioTranscoder(Path(audio_path), self._container, duration)
+
+    @property
+    def frames_written(self) -> int:
+        return self._n
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one RGB uint8 frame of the sink's size."""
+        if frame.shape[0] != self.height or frame.shape[1] != self.width:
+            raise ValueError(f"frame {frame.shape[1]}x{frame.shape[0]} != sink {self.width}x{self.height}")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts = self._n
+        vf.time_base = self._v.codec_context.time_base
+        for pkt in self._v.encode(vf):
+            self._container.mux(pkt)
+        self._n += 1
+        if self._audio is not None:
+            self._audio.pump(self._n / float(self.fps))
+
+    def close(self) -> Path:
+        """Flush encoders, finish the file and move it into place. Returns the output path."""
+        if self._done:
+            return self.path
+        try:
+            for pkt in self._v.encode(None):
+                self._container.mux(pkt)
+            if self._audio is not None:
+                self._audio.pump(None)
+            self._container.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return self.path
+
+    def abort(self) -> None:
+        """Discard the partial output."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - closing a broken container must not mask the first error
+            pass
+        if self._audio is not None:
+            self._audio.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class _AudioTranscoder:
+    """Decode an audio file and encode AAC into an open container, up to a time, on demand."""
+
+    def __init__(self, path: Path, out: av.container.OutputContainer, duration: float | None) -> None:
+        self._in = av.open(str(path), mode="r")
+        if not self._in.streams.audio:
+            self._in.close()
+            raise InputError(f"{path}: has no audio stream")
+        src = self._in.streams.audio[0]
+        rate = src.codec_context.sample_rate or 48000
+        if rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000):
+            rate = 48000
+        layout = "stereo" if (src.codec_context.channels or 1) >= 2 else "mono"
+        self._out = out
+        self._stream = out.add_stream("aac", rate=rate, layout=layout)
+        self._stream.bit_rate = 160_000 if layout == "stereo" else 96_000
+        self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        self._rate = rate
+        self._frames = self._in.decode(src)
+        self._written = 0  # samples
+        self._limit = int(round(duration * rate)) if duration is not None else None
+        self._finished = False
+
+    def _emit(self, frame: av.AudioFrame | None) -> None:
+        for pkt in self._stream.encode(frame):
+            self._out.mux(pkt)
+
+    def pump(self, until: float | None) -> None:
+        """Encode audio up to ``until`` seconds (``None``: to the end, then flush)."""
+        if self._finished:
+            return
+        target = None if until is None else int(until * self._rate)
+        while target is None or self._written < target:
+            if self._limit is not None and self._written >= self._limit:
+                break
+            try:
+                frame = next(self._frames)
+            except StopIteration:
+                break
+            for out in self._resampler.resample(frame):
+                self._push(out)
+        if until is None:
+            for out in self._resampler.resample(None):
+                self._push(out)
+            self._emit(None)
+            self._finished = True
+            self._in.close()
+
+    def _push(self, frame: av.AudioFrame) -> None:
+        n = frame.samples
+        if self._limit is not None:
+            n = min(n, self._limit - self._written)
+            if n <= 0:
+                return
+            if n < frame.samples:
+                arr = frame.to_ndarray()[:, :n]
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format="fltp", layout=frame.layout.name)
+                frame.sample_rate = self._rate
+        frame.pts = self._written
+        frame.time_base = Fraction(1, self._rate)
+        self._written += n
+        self._emit(frame)
+
+    def close(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._in.close()

@@ -1,0 +1,210 @@
+"""Dubbing: a talking-head video (or photo) + speech → the same video with lips in sync.
+
+Two streaming passes over the source:
+
+1. **Analysis**: decode, track the face, let the engine collect what it needs
+   (bounded), keep only landmarks per frame.
+2. **Rendering**: decode again in output order, render, encode and mux the
+   speech, writing to a temporary file renamed on success.
+
+Output length follows the audio: output frame *i* shows source frame
+``schedule[i]`` at time ``i / fps``. A longer audio plays the source back and
+forth (ping-pong), never jumping; frames for the backward runs come from a raw
+spool file on disk written during the first forward run, so memory stays flat.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from retalk.engines.base import Plan, RenderItem, create_engine
+from retalk.errors import InputError
+from retalk.face.tracker import FaceTracker
+from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
+from retalk.media.audio import ANALYSIS_RATE
+from retalk.media.video import check_output
+from retalk.speech.mouth import mouth_track
+from retalk.speech.types import Phone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Options of :func:`sync`.
+
+    ``fps``: frame rate when the face is a still image. ``face_index``/``box``: which face is the speaker.
+    ``phones``: exact phone timings of the speech (from the synthesizer), skipping recognition.
+    ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
+    languages still get motion from the acoustic aperture). ``expression_scale``: mouth amplitude.
+    ``crf``/``preset``: H.264 quality (17 ≈ visually lossless) and speed.
+    """
+
+    engine: str = "builtin"
+    fps: float = 25.0
+    face_index: int | None = None
+    box: tuple[float, float, float, float] | None = None
+    phones: Sequence[Phone] | None = None
+    recognize: bool = True
+    expression_scale: float = 1.0
+    crf: int = 17
+    preset: str = "veryfast"
+    engine_options: dict = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What :func:`sync` wrote: path, frame count, rate (fps), duration (s), and the fraction of frames with a face."""
+
+    path: Path
+    frames: int
+    fps: float
+    duration: float
+    face_fraction: float
+
+
+def ping_pong(n_source: int, n_out: int) -> np.ndarray:
+    """Source frame index for each output frame: 0…N−1, N−2…0, 1… (cut when ``n_out <= n_source``)."""
+    i = np.arange(n_out)
+    if n_source <= 1:
+        return np.zeros(n_out, np.int64)
+    p = i % (2 * n_source - 2)
+    return np.where(p < n_source, p, 2 * n_source - 2 - p).astype(np.int64)
+
+
+class _ScheduledFrames:
+    """Yields source frames in schedule order, streaming; backward runs read a raw spool on disk."""
+
+    def __init__(self, info: VideoInfo, schedule: np.ndarray, n_source: int) -> None:
+        self.info, self.schedule, self.n = info, schedule, n_source
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        needs_spool = len(self.schedule) > self.n and not self.info.is_image
+        frames = iter_frames(self.info)
+        if self.info.is_image:
+            img = next(frames)
+            for _ in self.schedule:
+                yield img.copy()
+            return
+        if not needs_spool:
+            for _, f in zip(self.schedule, frames):
+                yield f.copy()
+            return
+        fd, spool_path = tempfile.mkstemp(prefix="retalk-spool-", suffix=".raw")
+        try:
+            shape = (self.info.height, self.info.width, 3)
+            size = int(np.prod(shape))
+            with os.fdopen(fd, "w+b") as spool:
+                written = 0
+                last = None
+                for src in self.schedule:
+                    if src >= written:
+                        while written <= src:
+                            f = next(frames, None)
+                            if f is None:  # the decode gave fewer frames than analysis counted
+                                f = last
+                            spool.write(np.ascontiguousarray(f).tobytes())
+                            last = f
+                            written += 1
+                        yield last.copy()
+                    else:
+                        spool.seek(int(src) * size)
+                        yield np.frombuffer(spool.read(size), np.uint8).reshape(shape).copy()
+                        spool.seek(0, os.SEEK_END)
+        finally:
+            Path(spool_path).unlink(missing_ok=True)
+
+
+def _speech_phones(samples: np.ndarray, options: SyncOptions) -> tuple[Sequence[Phone] | None, bool]:
+    if options.phones is not None:
+        return options.phones, True
+    if not options.recognize:
+        return None, False
+    try:
+        from retalk.speech.phones import recognize_phones
+
+        return recognize_phones(samples, ANALYSIS_RATE), False
+    except Exception as exc:  # noqa: BLE001 - recognition is an aid; acoustics alone still work
+        log.warning("phone recognition failed (%s); using acoustic features only", exc)
+        return None, False
+
+
+def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: SyncOptions | None = None) -> SyncResult:
+    """Re-render ``face`` (video or photo) so its lips follow ``audio``; write ``outfile`` (mp4).
+
+    Raises :class:`retalk.errors.RetalkError` subclasses for bad input. Never
+    leaves a partial ``outfile``.
+    """
+    opt = options or SyncOptions()
+    check_output(outfile)
+    info = probe_video(face, image_fps=opt.fps)
+    speech = load_audio(audio)
+    check_not_silent(speech)
+    fps = float(info.fps)
+    n_out = max(1, int(round(speech.duration * fps)))
+    engine = create_engine(opt.engine, **opt.engine_options)
+    try:
+        tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
+        n_src = 0
+        bar = tqdm(total=info.n_frames, desc="analysing", unit="frame", disable=not opt.progress, leave=False)
+        for k, frame in enumerate(iter_frames(info)):
+            lm = tracker.update(frame)
+            engine.observe(k, frame, lm)
+            n_src += 1
+            bar.update(1)
+        bar.close()
+        if n_src == 0:
+            raise InputError(f"{face}: no frames could be decoded")
+        track = tracker.finish()
+        face_fraction = float(track.valid.mean())
+        if face_fraction == 0.0:
+            log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
+            engine.close()
+            engine = create_engine("passthrough")
+        phones, exact = _speech_phones(speech.samples, opt)
+        mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale)
+        schedule = ping_pong(n_src, n_out)
+        plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=fps, audio=speech.samples,
+                    sample_rate=speech.sample_rate, still=info.is_image)
+        engine.prepare(plan)
+        out_path = Path(outfile)
+        with VideoSink(out_path, info.width, info.height, info.fps, audio_path=audio,
+                       duration=speech.duration, crf=opt.crf, preset=opt.preset) as sink:
+            bar = tqdm(total=n_out, desc="rendering", unit="frame", disable=not opt.progress, leave=False)
+            batch: list[RenderItem] = []
+            pending: list[tuple[int, np.ndarray | None]] = []
+
+            def flush() -> None:
+                rendered = iter(engine.render(batch)) if batch else iter(())
+                for _, f in pending:
+                    sink.write(next(rendered) if f is None else f)
+                    bar.update(1)
+                batch.clear()
+                pending.clear()
+
+            for i, frame in enumerate(_ScheduledFrames(info, schedule, n_src)):
+                src = int(schedule[i])
+                if track.valid[src]:
+                    batch.append(RenderItem(i, src, frame))
+                    pending.append((i, None))
+                else:
+                    pending.append((i, frame))
+                if len(batch) >= engine.batch_size:
+                    flush()
+            flush()
+            bar.close()
+            if sink.frames_written != n_out:
+                raise InputError(f"{face}: expected {n_out} frames, rendered {sink.frames_written}")
+    finally:
+        engine.close()
+    log.info("wrote %s: %d frames at %.3f fps (%.2f s), face in %.0f%% of source frames",
+             out_path, n_out, fps, n_out / fps, 100 * face_fraction)
+    return SyncResult(out_path, n_out, fps, n_out / fps, face_fraction)

@@ -1,0 +1,210 @@
+"""From speech to a per-frame mouth target: how open, how wide, and where the lips must close.
+
+Two sources are combined:
+
+* **Acoustics** (always available, any language): the level of the 300–3000 Hz
+  band, where the first formants carry most energy when the jaw is open, gives
+  a continuous aperture; short deep dips of that level inside speech are stop
+  closures and nasal murmurs (p, b, m and their neighbours), where the lips
+  close. This holds for natural and synthesized speech alike.
+* **Phones** with times, when known: the synthesizer's own phoneme events
+  (exact) or a recognizer's phones (noisy). Visemes give lip width (spread vs
+  rounded) and a per-class opening; bilabials force a closure.
+
+Units: times in seconds, levels in dB, openings as a fraction of the speaker's
+own range (0 = closed, 1 = their usual widest), widths in [-1 (rounded), 1 (spread)].
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.signal import stft
+
+from retalk.speech.types import Phone, Viseme
+from retalk.speech.visemes import phone_to_viseme
+
+log = logging.getLogger(__name__)
+
+FEATURE_RATE = 100.0
+"""Frames per second of the acoustic features (10 ms hop)."""
+
+# (opening fraction, width) per viseme class: opening relative to the speaker's range.
+VISEME_SHAPE: dict[Viseme, tuple[float, float]] = {
+    Viseme.SIL: (0.0, 0.0),
+    Viseme.PBM: (0.0, 0.0),
+    Viseme.FV: (0.12, 0.1),
+    Viseme.TH: (0.25, 0.1),
+    Viseme.DSTN: (0.25, 0.2),
+    Viseme.KG: (0.4, 0.1),
+    Viseme.CH: (0.3, -0.6),
+    Viseme.R: (0.3, -0.4),
+    Viseme.W: (0.18, -0.9),
+    Viseme.AA: (1.0, 0.2),
+    Viseme.EH: (0.65, 0.5),
+    Viseme.IY: (0.35, 0.8),
+    Viseme.AO: (0.85, -0.5),
+    Viseme.OW: (0.6, -0.7),
+    Viseme.UW: (0.3, -0.9),
+}
+
+
+@dataclass(frozen=True)
+class MouthTrack:
+    """Mouth target per output frame. Frame *i* covers audio time ``[i/fps, (i+1)/fps)``.
+
+    ``opening``: (n,) in [0, 1.2], fraction of the speaker's range. ``width``: (n,) in [-1, 1].
+    ``closed``: (n,) bool, lips must touch (bilabials, pauses). ``speech``: (n,) bool, voice activity.
+    """
+
+    fps: float
+    opening: np.ndarray
+    width: np.ndarray
+    closed: np.ndarray
+    speech: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.opening)
+
+
+@dataclass(frozen=True)
+class AcousticFeatures:
+    """Speech levels at :data:`FEATURE_RATE` Hz: ``band_db`` (300–3000 Hz), ``total_db``, ``centroid_hz``."""
+
+    band_db: np.ndarray
+    total_db: np.ndarray
+    centroid_hz: np.ndarray
+
+
+def acoustic_features(samples: np.ndarray, sample_rate: int = 16000) -> AcousticFeatures:
+    """Band levels (dB) at 100 Hz with 25 ms Hann windows."""
+    hop = int(sample_rate / FEATURE_RATE)
+    nper = int(0.025 * sample_rate)
+    n_frames = int(np.ceil(len(samples) / hop))
+    f, _, z = stft(samples.astype(np.float64), fs=sample_rate, window="hann", nperseg=nper, noverlap=nper - hop,
+                   boundary="zeros", padded=True)
+    p = np.abs(z) ** 2
+    p = p[:, :n_frames]
+    band = p[(f >= 300) & (f <= 3000)].sum(0)
+    total = p[(f >= 80)].sum(0)
+    cent = (p * f[:, None]).sum(0) / np.maximum(p.sum(0), 1e-20)
+    return AcousticFeatures(10 * np.log10(band + 1e-12), 10 * np.log10(total + 1e-12), cent)
+
+
+def _to_frames(x: np.ndarray, fps: float, n: int, reduce: str = "mean") -> np.ndarray:
+    """Resample a 100 Hz series to frames of ``1/fps`` s (mean or min over each frame's span)."""
+    out = np.zeros(n, np.float64)
+    for i in range(n):
+        a = int(np.floor(i / fps * FEATURE_RATE))
+        b = max(a + 1, int(np.floor((i + 1) / fps * FEATURE_RATE)))
+        seg = x[min(a, len(x) - 1): min(b, len(x))] if len(x) else np.zeros(1)
+        if seg.size == 0:
+            seg = x[-1:]
+        out[i] = seg.min() if reduce == "min" else seg.max() if reduce == "max" else seg.mean()
+    return out
+
+
+def aperture(feats: AcousticFeatures, range_db: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous opening in [0, 1] from the band level, and voice activity, at 100 Hz.
+
+    The top of the scale is the 95th percentile of the band level; ``range_db``
+    below it maps to 0. Activity: total level above the noise floor by 12 dB.
+    """
+    band = uniform_filter1d(feats.band_db, 3)
+    top = float(np.percentile(band, 95))
+    floor = float(np.percentile(feats.total_db, 5))
+    speech = uniform_filter1d(feats.total_db, 5) > max(floor + 12.0, float(np.percentile(feats.total_db, 95)) - 45.0)
+    a = np.clip((band - (top - range_db)) / range_db, 0.0, 1.0) ** 1.3
+    return a, speech
+
+
+def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0, context_s: float = 0.15) -> np.ndarray:
+    """Boolean 100 Hz mask of stop closures and nasal murmurs inside speech.
+
+    A closure is where the 300–3000 Hz level falls at least ``depth_db`` below
+    both the loudest level in the ``context_s`` before and after it, inside or
+    at the edge of speech (a long pause is silence, handled separately).
+    """
+    band = uniform_filter1d(feats.band_db, 2)
+    k = max(1, int(context_s * FEATURE_RATE))
+    before = maximum_filter1d(band, k, origin=(k - 1) // 2)  # max over the window ending here
+    after = maximum_filter1d(band, k, origin=-(k // 2))  # max over the window starting here
+    dip = (before - band >= depth_db) & (after - band >= depth_db)
+    # only where speech surrounds the dip within the context (not in long silences)
+    near_speech = maximum_filter1d(speech.astype(np.uint8), 2 * k + 1).astype(bool)
+    return dip & near_speech
+
+
+def _phone_targets(phones: Sequence[Phone], n: int, fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame opening, width, forced closure and a 'has phone' mask from timed phones.
+
+    Each phone's target sits at its centre; frames between centres interpolate
+    (coarticulation). A bilabial closes the frame nearest its centre and any frame
+    it covers by more than half.
+    """
+    centres, opens, widths = [], [], []
+    closed = np.zeros(n, bool)
+    covered = np.zeros(n, bool)
+    for ph in phones:
+        if ph.end <= ph.start:
+            continue
+        v = phone_to_viseme(ph.label)
+        o, w = VISEME_SHAPE[v]
+        c = 0.5 * (ph.start + ph.end)
+        centres.append(c)
+        opens.append(o)
+        widths.append(w)
+        a, b = ph.start * fps, ph.end * fps
+        covered[max(0, int(a)): min(n, int(np.ceil(b)))] = v != Viseme.SIL
+        if v == Viseme.PBM:
+            i = int(np.clip(np.floor(c * fps), 0, n - 1))
+            closed[i] = True
+            for j in range(max(0, int(a)), min(n, int(np.ceil(b)))):
+                if min(b, j + 1) - max(a, j) > 0.5:
+                    closed[j] = True
+    if not centres:
+        return np.zeros(n), np.zeros(n), closed, covered
+    t = (np.arange(n) + 0.5) / fps
+    order = np.argsort(centres)
+    cs = np.asarray(centres)[order]
+    return (np.interp(t, cs, np.asarray(opens)[order]), np.interp(t, cs, np.asarray(widths)[order]), closed, covered)
+
+
+def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int,
+                phones: Sequence[Phone] | None = None, phones_exact: bool = False,
+                amplitude: float = 1.0) -> MouthTrack:
+    """Build the per-frame mouth target for ``n_frames`` frames at ``fps``.
+
+    ``phones``: timed phones (from the synthesizer, ``phones_exact=True``, or a
+    recognizer). ``amplitude`` scales every opening (expression scale).
+    """
+    feats = acoustic_features(samples, sample_rate)
+    ap, speech100 = aperture(feats)
+    clo100 = closures(feats, speech100)
+    ap_f = _to_frames(ap, fps, n_frames, "mean")
+    speech = _to_frames(speech100.astype(float), fps, n_frames, "mean") > 0.4
+    # a closure closes the frame where it covers at least a third of the frame
+    clo_f = _to_frames(clo100.astype(float), fps, n_frames, "mean") >= 0.34
+    if phones:
+        po, pw, pclosed, covered = _phone_targets(phones, n_frames, fps)
+        if phones_exact:
+            opening = np.where(covered, po * (0.55 + 0.55 * ap_f), 0.0)
+            closed = pclosed | ~covered
+        else:
+            opening = np.where(speech, 0.5 * po + 0.5 * ap_f, 0.0)
+            closed = pclosed | clo_f | ~speech
+        width = pw
+    else:
+        opening = np.where(speech, ap_f, 0.0)
+        closed = clo_f | ~speech
+        width = np.zeros(n_frames)
+    # light coarticulation smoothing, closures win
+    sm = np.convolve(np.pad(opening, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
+    opening = np.where(closed, 0.0, np.maximum(sm, 0.0)) * amplitude
+    width = np.convolve(np.pad(width, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
+    log.debug("mouth track: %d frames, %.0f%% speech, %d closed", n_frames, 100 * speech.mean(), int(closed.sum()))
+    return MouthTrack(float(fps), opening.astype(np.float32), np.clip(width, -1, 1).astype(np.float32), closed, speech)
+

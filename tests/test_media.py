@@ -1,0 +1,95 @@
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from retalk.errors import InputError
+from retalk.media import VideoSink, check_not_silent, iter_frames, load_audio, probe_video, write_wav
+
+
+def _streams(path):
+    with av.open(str(path)) as c:
+        return {s.type: s for s in c.streams}, float(c.duration / 1e6)
+
+
+def test_sink_roundtrip_with_audio(tmp_path, vowel_wav):
+    out = tmp_path / "o.mp4"
+    with VideoSink(out, 96, 64, Fraction(25), audio_path=vowel_wav, duration=2.0) as sink:
+        for i in range(50):
+            f = np.full((64, 96, 3), i * 4, np.uint8)
+            sink.write(f)
+    info = probe_video(out)
+    assert (info.width, info.height, float(info.fps)) == (96, 64, 25.0)
+    frames = list(iter_frames(info))
+    assert len(frames) == 50
+    assert abs(int(frames[10].mean()) - 40) <= 3
+    streams, _ = _streams(out)
+    assert "audio" in streams
+    assert abs(load_audio(out).duration - 2.0) < 0.05
+
+
+def test_sink_abort_leaves_nothing(tmp_path):
+    out = tmp_path / "o.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoSink(out, 32, 32, Fraction(25)) as sink:
+            sink.write(np.zeros((32, 32, 3), np.uint8))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_odd_size_kept(tmp_path):
+    out = tmp_path / "odd.mp4"
+    with VideoSink(out, 33, 21, Fraction(30000, 1001)) as sink:
+        for _ in range(5):
+            sink.write(np.zeros((21, 33, 3), np.uint8))
+    info = probe_video(out)
+    assert (info.width, info.height) == (33, 21)
+    assert info.fps == Fraction(30000, 1001)
+    assert len(list(iter_frames(info))) == 5
+
+
+def test_variable_frame_rate_is_resampled(tmp_path):
+    """Frames shown for 1, 2 and 3 ticks of 1/25 s come out as 1, 2 and 3 constant-rate frames."""
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for value, ticks in [(0, 1), (80, 2), (160, 3), (240, 1)]:
+            f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), value, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+            t += 40 * ticks
+        for p in s.encode(None):
+            c.mux(p)
+    info = probe_video(path)
+    info = type(info)(info.path, info.width, info.height, Fraction(25), info.n_frames, 0, False)
+    levels = [int(round(f.mean() / 80)) for f in iter_frames(info)]
+    assert levels[:6] == [0, 1, 1, 2, 2, 2]
+
+
+def test_load_audio_errors(tmp_path, face_clip):
+    with pytest.raises(InputError, match="not found"):
+        load_audio(tmp_path / "missing.wav")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        load_audio(empty)
+    with pytest.raises(InputError, match="no audio stream"):
+        load_audio(face_clip)
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio at all\n" * 10)
+    with pytest.raises(InputError):
+        load_audio(text)
+
+
+def test_silence_detected(tmp_path):
+    p = tmp_path / "s.wav"
+    write_wav(p, np.zeros(8000, np.float32), 16000)
+    with pytest.raises(InputError, match="silent"):
+        check_not_silent(load_audio(p))
+    write_wav(p, 0.2 * np.sin(np.arange(8000) / 5.0).astype(np.float32), 16000)
+    check_not_silent(load_audio(p))
