@@ -29,7 +29,7 @@ from retalk.errors import InputError
 from retalk.face.tracker import FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
 from retalk.media.audio import ANALYSIS_RATE
-from retalk.media.video import check_output
+from retalk.media.video import check_output, prefetch
 from retalk.speech.mouth import mouth_track
 from retalk.speech.types import Phone
 
@@ -155,7 +155,7 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
         n_src = 0
         bar = tqdm(total=info.n_frames, desc="analysing", unit="frame", disable=not opt.progress, leave=False)
-        for k, frame in enumerate(iter_frames(info)):
+        for k, frame in enumerate(prefetch(iter_frames(info))):
             lm = tracker.update(frame)
             engine.observe(k, frame, lm)
             n_src += 1
@@ -190,7 +190,7 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
                 batch.clear()
                 pending.clear()
 
-            for i, frame in enumerate(_ScheduledFrames(info, schedule, n_src)):
+            for i, frame in enumerate(prefetch(_ScheduledFrames(info, schedule, n_src))):
                 src = int(schedule[i])
                 if track.valid[src]:
                     batch.append(RenderItem(i, src, frame))

@@ -17,21 +17,28 @@ class TriangleWarp:
 
     ``target``: (n, 2) control points in ROI pixel coordinates; ``size``: (width, height) of the ROI.
     Pixels outside the points' convex hull map to themselves (identity).
+    ``step``: the map is evaluated every ``step`` pixels and interpolated linearly in
+    between; a piecewise-affine map is continuous, so only creases are approximated.
     """
 
-    def __init__(self, target: np.ndarray, size: tuple[int, int]) -> None:
+    def __init__(self, target: np.ndarray, size: tuple[int, int], step: int = 2) -> None:
         self.target = np.asarray(target, np.float64)
         self.size = size
+        self.step = max(1, int(step))
         self.tri = Delaunay(self.target).simplices.astype(np.int32)
         w, h = size
-        ids = np.zeros((h, w), np.uint16)
+        gw, gh = -(-w // self.step), -(-h // self.step)
+        # grid sample (u, v) sits at full-resolution position (step*u + (step-1)/2, ...)
+        off = (self.step - 1) / 2.0
+        grid_pts = (self.target - off) / self.step
+        ids = np.zeros((gh, gw), np.uint16)
         for t, (a, b, c) in enumerate(self.tri):
-            pts = np.round(self.target[[a, b, c]] * 16).astype(np.int32)
+            pts = np.round(grid_pts[[a, b, c]] * 16).astype(np.int32)
             cv2.fillConvexPoly(ids, pts, int(t + 1), lineType=cv2.LINE_8, shift=4)
         self.ids = ids
-        ys, xs = np.mgrid[0:h, 0:w]
-        self._x = xs.astype(np.float32)
-        self._y = ys.astype(np.float32)
+        ys, xs = np.mgrid[0:gh, 0:gw]
+        self._x = (xs * self.step + off).astype(np.float32)
+        self._y = (ys * self.step + off).astype(np.float32)
         # inverse of each target triangle's barycentric frame: [x y 1] @ inv -> barycentric coords
         tri_pts = self.target[self.tri]  # (T, 3, 2)
         m = np.concatenate([tri_pts, np.ones((len(self.tri), 3, 1))], axis=2)  # (T, 3, 3)
@@ -51,7 +58,13 @@ class TriangleWarp:
         outside = self.ids == 0
         mx[outside] = self._x[outside]
         my[outside] = self._y[outside]
-        return mx, my
+        if self.step > 1:
+            w, h = self.size
+            gh, gw = mx.shape
+            # resize so that grid sample u lands on its full-resolution position
+            mx = cv2.resize(mx, (gw * self.step, gh * self.step), interpolation=cv2.INTER_LINEAR)[:h, :w]
+            my = cv2.resize(my, (gw * self.step, gh * self.step), interpolation=cv2.INTER_LINEAR)[:h, :w]
+        return np.ascontiguousarray(mx), np.ascontiguousarray(my)
 
     def warp(self, image: np.ndarray, source: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
         """Warp ``image`` (whose control points are ``source``) onto the target geometry (ROI-sized result)."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -164,6 +166,48 @@ def iter_frames(info: VideoInfo, start: int = 0) -> Iterator[np.ndarray]:
                 k += 1
 
 
+_END = object()
+
+
+def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead (decoding overlaps processing).
+
+    PyAV and OpenCV release the GIL while they work, so on two cores decoding
+    runs beside the caller. Exceptions are re-raised in the caller's thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for it in items:
+                while not stop.is_set():
+                    try:
+                        q.put(it, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="retalk-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            it = q.get()
+            if it is _END:
+                return
+            if isinstance(it, BaseException):
+                raise it
+            yield it
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
 def even_size(width: int, height: int) -> bool:
     return width % 2 == 0 and height % 2 == 0
 
@@ -233,6 +277,43 @@ class VideoSink:
         self._audio = None
         if audio_path is not None:
             self._audio = _AudioTranscoder(Path(audio_path), self._container, duration)
+        # encoding runs in a worker thread, a few frames behind the caller
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._encode_loop, name="retalk-encoder", daemon=True)
+        self._worker.start()
+
+    def _encode_one(self, frame: np.ndarray, index: int) -> None:
+        if self._v.pix_fmt == "yuv420p":
+            vf = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        else:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts = index
+        vf.time_base = self._v.codec_context.time_base
+        for pkt in self._v.encode(vf):
+            self._container.mux(pkt)
+        if self._audio is not None:
+            self._audio.pump((index + 1) / float(self.fps))
+
+    def _encode_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._encode_one(*item)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = exc
+
+    def _finish_worker(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(_END)
+            self._worker.join()
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
     @property
     def frames_written(self) -> int:
@@ -242,20 +323,17 @@ class VideoSink:
         """Encode one RGB uint8 frame of the sink's size."""
         if frame.shape[0] != self.height or frame.shape[1] != self.width:
             raise ValueError(f"frame {frame.shape[1]}x{frame.shape[0]} != sink {self.width}x{self.height}")
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        vf.pts = self._n
-        vf.time_base = self._v.codec_context.time_base
-        for pkt in self._v.encode(vf):
-            self._container.mux(pkt)
+        if self._error is not None:
+            self._finish_worker()
+        self._queue.put((frame, self._n))
         self._n += 1
-        if self._audio is not None:
-            self._audio.pump(self._n / float(self.fps))
 
     def close(self) -> Path:
         """Flush encoders, finish the file and move it into place. Returns the output path."""
         if self._done:
             return self.path
         try:
+            self._finish_worker()
             for pkt in self._v.encode(None):
                 self._container.mux(pkt)
             if self._audio is not None:
@@ -273,6 +351,10 @@ class VideoSink:
         if self._done:
             return
         self._done = True
+        try:
+            self._finish_worker()
+        except BaseException:  # noqa: BLE001 - the first error is already being raised
+            pass
         try:
             self._container.close()
         except Exception:  # noqa: BLE001 - closing a broken container must not mask the first error
