@@ -1,0 +1,51 @@
+"""Released network checkpoints: one registry, one safe loading path.
+
+>>> from retalk import checkpoints
+>>> net = checkpoints.load("wav2lip")                  # ./checkpoints/wav2lip.pth
+>>> net = checkpoints.load("syncnet", "weights/")      # a folder or a file
+
+* :data:`REGISTRY` maps a name (``wav2lip``, ``lipsync_expert``, ``syncnet``,
+  ``gfpgan``, and the not-yet-implemented ``lnet``, ``enet``, ``dnet``,
+  ``face3d``, ``gpen``, ``parsenet``, ``ganimation``) to a
+  :class:`CheckpointSpec`: network factory, release file names, how the
+  release wraps its state dict, and where users get it.
+* :func:`load` reads with ``weights_only=True`` (or safetensors), unwraps,
+  loads with ``strict=True`` and returns the network in eval mode.
+* :func:`find_checkpoints` lists the release files present in a folder
+  (for ``retalk doctor``).
+
+The search folder is ``./checkpoints`` unless ``$RETALK_CHECKPOINTS`` or an
+explicit argument says otherwise.  Importing this package does not import
+torch; loading without torch raises
+:class:`~retalk.errors.MissingDependencyError`.
+"""
+from __future__ import annotations
+
+from retalk.checkpoints.loading import (
+    DEFAULT_DIR,
+    ENV_VAR,
+    FoundCheckpoint,
+    candidate_files,
+    default_checkpoints_dir,
+    find_checkpoints,
+    load,
+    read_state_dict,
+    resolve,
+)
+from retalk.checkpoints.registry import REGISTRY, CheckpointSpec, get_spec, names
+
+__all__ = [
+    "REGISTRY",
+    "CheckpointSpec",
+    "FoundCheckpoint",
+    "DEFAULT_DIR",
+    "ENV_VAR",
+    "load",
+    "resolve",
+    "read_state_dict",
+    "find_checkpoints",
+    "default_checkpoints_dir",
+    "candidate_files",
+    "get_spec",
+    "names",
+]

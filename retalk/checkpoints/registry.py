@@ -1,0 +1,172 @@
+"""The one registry of released checkpoints retalk knows about.
+
+Each :class:`CheckpointSpec` says which network class a release file
+belongs to, how the release wraps its state dict, and where users get the
+file.  Network classes are imported lazily inside the factories, so this
+module (and ``import retalk.checkpoints``) works without torch installed.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+from typing import Any
+
+from retalk.errors import CheckpointError
+
+__all__ = ["CheckpointSpec", "REGISTRY", "get_spec", "names"]
+
+_VRT_RELEASE = "https://github.com/vinthony/video-retalking/releases/download/v0.0.1/"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """How one released network is stored and rebuilt.
+
+    Attributes:
+        name: registry name, e.g. ``"wav2lip"``.
+        description: one line for ``retalk doctor`` and error messages.
+        files: release file names, in order of preference (all load into the
+            same network).  A ``<stem>.safetensors`` sibling of each is also
+            accepted.
+        source: where users get the file(s), for the "missing file" message.
+        factory: builds the network with the release's constructor arguments
+            (imports torch; may raise :class:`CheckpointError`).
+        state_keys: keys of the top-level dict that hold the state dict, tried
+            in order; empty when the file *is* the state dict.  A flat dict of
+            tensors is accepted as the state dict in any case (e.g. a
+            ``.safetensors`` conversion).
+        strip_prefixes: leading prefixes removed (repeatedly) from every key,
+            e.g. ``module.`` added by ``DataParallel``.
+        implemented: ``False`` for networks retalk does not provide yet.
+        notes: how the reference code loads the file, for maintainers.
+    """
+
+    name: str
+    description: str
+    files: tuple[str, ...]
+    source: str
+    factory: Callable[[], Any]
+    state_keys: tuple[str, ...] = ()
+    strip_prefixes: tuple[str, ...] = ("module.",)
+    implemented: bool = True
+    notes: str = ""
+
+    def build(self) -> Any:
+        """Instantiate the network (random weights). Imports torch."""
+        return self.factory()
+
+
+def _import_class(module: str, cls: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.startswith("retalk"):
+            raise CheckpointError(
+                f"network '{name}' is not available in this version of retalk ({module} is missing)"
+            ) from None
+        raise
+    return getattr(mod, cls)(*args, **kwargs)
+
+
+def _not_implemented(name: str) -> Any:
+    raise CheckpointError(
+        f"network '{name}' is not implemented yet in this version of retalk "
+        f"(its checkpoint is registered so that `retalk doctor` can find it)"
+    )
+
+
+def _placeholder(name: str, description: str, files: tuple[str, ...], source: str,
+                 state_keys: tuple[str, ...], notes: str) -> CheckpointSpec:
+    return CheckpointSpec(
+        name=name, description=description, files=files, source=source,
+        factory=partial(_not_implemented, name), state_keys=state_keys,
+        implemented=False, notes=notes,
+    )
+
+
+_SPECS: tuple[CheckpointSpec, ...] = (
+    CheckpointSpec(
+        name="wav2lip",
+        description="Wav2Lip generator (96x96 lower-face lip sync)",
+        files=("wav2lip.pth", "wav2lip_gan.pth"),
+        source="the Wav2Lip authors' pre-trained weights: 'Getting the weights' in "
+               "https://github.com/Rudrabha/Wav2Lip (wav2lip.pth = Wav2Lip, wav2lip_gan.pth = Wav2Lip + GAN)",
+        factory=partial(_import_class, "retalk.networks.wav2lip", "Wav2Lip", "wav2lip"),
+        state_keys=("state_dict",),
+        notes="reference: torch.load(path)['state_dict'], 'module.' removed, strict=True; "
+              "training files also hold 'optimizer', 'global_step', 'global_epoch'",
+    ),
+    CheckpointSpec(
+        name="lipsync_expert",
+        description="Wav2Lip lip-sync expert SyncNet_color (sync loss / scores)",
+        files=("lipsync_expert.pth",),
+        source="the Wav2Lip authors' pre-trained expert discriminator: 'Getting the weights' in "
+               "https://github.com/Rudrabha/Wav2Lip (listed in earlier versions of its README)",
+        factory=partial(_import_class, "retalk.networks.wav2lip", "SyncNetColor", "lipsync_expert"),
+        state_keys=("state_dict",),
+        notes="reference (wav2lip_train.py load_checkpoint): ['state_dict'], 'module.' removed, strict=True",
+    ),
+    CheckpointSpec(
+        name="syncnet",
+        description="SyncNet v2 (LSE-D / LSE-C lip-sync metrics)",
+        files=("syncnet_v2.model",),
+        source="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model "
+               "(download_model.sh of https://github.com/joonson/syncnet_python)",
+        factory=partial(_import_class, "retalk.networks.syncnet", "SyncNetV2", "syncnet"),
+        state_keys=(),
+        notes="reference: bare dict of tensors copied name by name (no strictness); retalk loads it strictly",
+    ),
+    CheckpointSpec(
+        name="gfpgan",
+        description="GFPGAN v1.3 face restoration (clean architecture, 512x512)",
+        files=("GFPGANv1.3.pth",),
+        source=_VRT_RELEASE + "GFPGANv1.3.pth (also released by https://github.com/TencentARC/GFPGAN, v1.3.0)",
+        factory=partial(_import_class, "retalk.networks.gfpgan", "GFPGANv1Clean", "gfpgan"),
+        state_keys=("params_ema", "params"),
+        strip_prefixes=(),
+        notes="reference (GFPGANer): torch.load(path)['params_ema'] if present else ['params'], strict=True",
+    ),
+    _placeholder("lnet", "VideoReTalking L-Net (lip sync at 96x96)", ("LNet.pth",),
+                 _VRT_RELEASE + "LNet.pth", ("state_dict",),
+                 "reference: ['state_dict'], keys containing 'low_res' dropped, 'module.' removed, strict=False"),
+    _placeholder("enet", "VideoReTalking E-Net (384x384 enhancement around L-Net)", ("ENet.pth",),
+                 _VRT_RELEASE + "ENet.pth", ("state_dict",),
+                 "reference: ['state_dict'], keys containing 'low_res' dropped (L-Net comes from LNet.pth), "
+                 "'module.' removed, strict=False"),
+    _placeholder("dnet", "VideoReTalking D-Net (expression editing, PIRenderer-style)", ("DNet.pt",),
+                 _VRT_RELEASE + "DNet.pt", ("net_G_ema",),
+                 "reference: torch.load(path)['net_G_ema'], strict=False"),
+    _placeholder("face3d", "Deep3DFaceRecon ResNet-50 (3DMM coefficients)", ("face3d_pretrain_epoch_20.pth",),
+                 _VRT_RELEASE + "face3d_pretrain_epoch_20.pth", ("net_recon",),
+                 "reference: torch.load(path)['net_recon'], strict=True"),
+    _placeholder("gpen", "GPEN-BFR-512 face restoration", ("GPEN-BFR-512.pth",),
+                 _VRT_RELEASE + "GPEN-BFR-512.pth", (),
+                 "reference: bare state dict, strict=True"),
+    _placeholder("parsenet", "ParseNet face parsing (19 classes, 512x512)", ("ParseNet-latest.pth",),
+                 _VRT_RELEASE + "ParseNet-latest.pth", (),
+                 "reference: bare state dict, strict=True"),
+    _placeholder("ganimation", "GANimation expression generator (--up_face)", ("30_net_gen.pth",),
+                 _VRT_RELEASE + "30_net_gen.pth", (),
+                 "reference: bare state dict inside DataParallel; '_metadata' dropped, only model keys kept"),
+)
+
+#: name -> spec, read-only.
+REGISTRY: MappingProxyType[str, CheckpointSpec] = MappingProxyType({s.name: s for s in _SPECS})
+
+
+def names() -> tuple[str, ...]:
+    """Registered checkpoint names, in registry order."""
+    return tuple(REGISTRY)
+
+
+def get_spec(name: str) -> CheckpointSpec:
+    """The spec registered under ``name``; :class:`CheckpointError` if unknown."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise CheckpointError(
+            f"unknown checkpoint name {name!r}; known: {', '.join(REGISTRY)}"
+        ) from None
