@@ -189,8 +189,8 @@ class FaceTracker:
         self._frames.append(lm)
         return lm
 
-    def finish(self) -> FaceTrack:
-        """Smooth the collected landmarks over time and return the track."""
+    def finish(self, smooth: bool = True) -> FaceTrack:
+        """Return the track, smoothed over time unless ``smooth`` is False (measurement wants raw points)."""
         if self._mesh is not None:
             self._mesh.close()
         if self._probe is not None:
@@ -202,7 +202,8 @@ class FaceTracker:
             if f is not None:
                 lms[i] = f
                 valid[i] = True
-        lms = smooth_landmarks(lms, valid)
+        if smooth:
+            lms = smooth_landmarks(lms, valid)
         boxes = np.zeros((n, 4), np.float32)
         pose = np.zeros((n, 3), np.float32)
         for i in np.flatnonzero(valid):

@@ -124,12 +124,12 @@ class BuiltinEngine(Engine):
         self.range = (float(o_lo), float(o_hi))
         m = plan.mouth
         t_open = o_lo + m.opening * (o_hi - o_lo)
-        t_open = np.where(m.closed, min(o_lo, float(desc_all[:, 0].min()) + 0.01), t_open)
+        # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
+        t_open = np.where(m.closed, min(o_lo, float(desc_all[:, 0].min()), 0.005), t_open)
         t_width = w_mid + m.width * w_half
         self.t_open, self.t_width = t_open.astype(np.float32), t_width.astype(np.float32)
         self.selection = self._select(t_open, t_width, m.closed, (o_hi - o_lo), w_half)
         rich = len(np.unique(np.round(lib[:, 0] / max(o_hi - o_lo, 1e-3) * 10))) >= 4
-        self.residual_gain = 1.0
         log.info("built-in engine: %d library mouths (every %d frames), %s; opening range %.3f–%.3f",
                  len(self.entries), self.stride, "varied" if rich else "few shapes: warping + synthesized interior",
                  o_lo, o_hi)
@@ -173,14 +173,35 @@ class BuiltinEngine(Engine):
     def render(self, items: list[RenderItem]) -> list[np.ndarray]:
         return [self.render_one(it) for it in items]
 
-    def _residual(self, lm_j: np.ndarray, d_open: float, d_width: float) -> np.ndarray:
-        """Displacements (478, 2) in pixels that open/close the mouth by ``d_open`` and widen it by ``d_width`` (face units)."""
+    def _residual(self, lm_j: np.ndarray, t_open: float, d_width: float) -> np.ndarray:
+        """Displacements (478, 2) in pixels that give the mouth of ``lm_j`` an inner-lip opening of ``t_open``
+        (face units, mid-lip gap) and widen it by ``d_width``.
+
+        Each inner-lip point pair gets its own gap: an open source mouth is scaled
+        (so closing brings every pair together without the lips crossing), a closed
+        one opens along an arch. The lower lip takes 85% of the change, the upper
+        lip 15%; the chin and jaw follow the lower lip's middle, fading towards the ears.
+        """
         o, ex, ey = L.face_frame(lm_j)
         iod = float(L.interocular(lm_j))
         f = L.to_face_coords(lm_j)
+        up_in, lo_in = L.UPPER_INNER, L.LOWER_INNER
+        gap = np.maximum(f[lo_in, 1] - f[up_in, 1], 0.0)
+        mid = float(gap[3:8].mean())
+        arch = np.sin(np.linspace(0.0, np.pi, len(gap))) ** 0.8
+        arch /= arch[3:8].mean()
+        if mid > 0.02:
+            new_gap = gap * (t_open / mid)
+        else:
+            new_gap = gap + np.maximum(t_open - mid, 0.0) * arch
+        new_gap = np.maximum(new_gap, 0.002)
+        change = new_gap - gap  # per pair, face units (+ opens)
+        dy = np.zeros(len(f))
+        d_mid = float(change[3:8].mean())
+        # chin, jaw and lower face follow the middle of the lower lip
         y_m = 0.5 * (f[L.MOUTH_LEFT, 1] + f[L.MOUTH_RIGHT, 1])
         x_mid = 0.5 * (f[L.MOUTH_LEFT, 0] + f[L.MOUTH_RIGHT, 0])
-        y_li = f[L.LOWER_INNER[2:-2], 1].mean()
+        y_li = f[lo_in[2:-2], 1].mean()
         y_chin = f[L.CHIN, 1]
         half_w = max(0.5 * abs(f[L.MOUTH_RIGHT, 0] - f[L.MOUTH_LEFT, 0]), 0.1)
         jaw_half = max(0.5 * abs(f[454, 0] - f[234, 0]), 0.3)
@@ -190,12 +211,15 @@ class BuiltinEngine(Engine):
         g = np.where(yr > (y_li - y_m), 1.0 - 0.3 * below, g)
         g = np.where(f[:, 1] > y_chin + 0.05, 0.0, g)
         lat = np.clip(1.0 - ((f[:, 0] - x_mid) / jaw_half) ** 2, 0.0, 1.0)
-        dy = d_open * g * (0.2 + 0.8 * lat)
-        dy[_UPPER_LIP] = -0.12 * d_open
+        dy = 0.85 * d_mid * g * (0.2 + 0.8 * lat)
+        # the lips themselves: exact per-pair changes (outer contour follows its inner partner)
+        dy[lo_in] = 0.85 * change
+        dy[L.LOWER_OUTER] = 0.85 * change
+        dy[up_in[1:-1]] = -0.15 * change[1:-1]
+        dy[L.UPPER_OUTER[1:-1]] = -0.15 * change[1:-1]
         # widening: lip points move sideways in proportion to their offset from the centre
-        dx = np.zeros(len(f))
         lip_w = np.clip(1.0 - (np.abs(yr) / 0.35) ** 2, 0.0, 1.0)
-        dx += d_width * 0.5 * np.clip((f[:, 0] - x_mid) / half_w, -1.3, 1.3) * lip_w
+        dx = d_width * 0.5 * np.clip((f[:, 0] - x_mid) / half_w, -1.3, 1.3) * lip_w
         mob = np.zeros(len(f), bool)
         mob[MOBILE] = True
         disp = (np.outer(dy, ey) + np.outer(dx, ex)) * iod
@@ -212,6 +236,22 @@ class BuiltinEngine(Engine):
         bright = px[lum > np.percentile(lum, 70)]
         return bright.mean(0) if bright.mean() > 110 else None
 
+    @staticmethod
+    def _lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: np.ndarray, iod: float,
+                     strength: float) -> np.ndarray:
+        """Paint a soft dark line where closed lips meet, in the lips' own (darkened) colour."""
+        lips = fg[mouth_u8 > 128]
+        if len(lips) == 0:
+            return fg
+        colour = np.percentile(lips, 30, axis=0) * 0.6
+        mid = 0.5 * (upper + lower)
+        line = np.zeros(fg.shape[:2], np.float32)
+        thick = max(1, int(round(0.03 * iod)))
+        cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, thick, cv2.LINE_AA, shift=4)
+        line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.012 * iod)) * strength
+        # fade towards the corners, where real lips meet softly
+        return fg * (1 - line[..., None]) + colour * line[..., None]
+
     def render_one(self, item: RenderItem) -> np.ndarray:
         plan = self.plan
         if plan is None or not self.entries:
@@ -222,9 +262,8 @@ class BuiltinEngine(Engine):
         entry = self.entries[int(self.selection[i])]
         lj = lms[entry.index, :, :2].astype(np.float64) - (entry.x0, entry.y0)
         dj = self.lib_desc[int(self.selection[i])]
-        d_open = float(self.t_open[i] - dj[0]) * self.residual_gain
         d_width = float(self.t_width[i] - dj[1]) * 0.7
-        lj_res = lj + self._residual(lj, d_open, d_width)
+        lj_res = lj + self._residual(lj, float(self.t_open[i]), d_width)
         t = L.similarity_transform(lj[L.STABLE], lb[L.STABLE])
         tgt = lb.copy()
         tgt[MOBILE] = L.apply_affine(t, lj_res[MOBILE])
@@ -275,6 +314,10 @@ class BuiltinEngine(Engine):
             inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth)
             alpha *= a
             fg = fg * (1 - alpha[..., None]) + inner * alpha[..., None]
+        elif dj[0] > t_gap + 0.015:
+            # closing a parted mouth squeezes its interior into a line: draw where the lips meet instead
+            fg = self._lip_contact(fg, tgt[L.UPPER_INNER] - off, tgt[L.LOWER_INNER] - off, mouth_u8, iod,
+                                   float(np.clip((dj[0] - t_gap) / 0.05, 0.0, 1.0)))
         m = feather(mask_u8.astype(np.float32) / 255.0, max(1.0, 0.06 * iod))
         out = laplacian_blend(fg, bg.astype(np.float32), m, levels=4)
         result = frame.copy() if not frame.flags.writeable else frame

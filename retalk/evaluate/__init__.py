@@ -1,0 +1,1 @@
+"""Evaluation: checks and runners that score rendered videos."""
