@@ -41,7 +41,8 @@ class SyncOptions:
     """Options of :func:`sync`.
 
     ``fps``: frame rate when the face is a still image. ``face_index``/``box``: which face is the speaker.
-    ``phones``: exact phone timings of the speech (from the synthesizer), skipping recognition.
+    ``phones``: exact phone timings of the speech (from the synthesizer), skipping recognition;
+    ``phone_notation``: their notation ("espeak" for :mod:`retalk.speech.tts`, "arpabet", "ipa").
     ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
     languages still get motion from the acoustic aperture). ``expression_scale``: mouth amplitude.
     ``crf``/``preset``: H.264 quality (17 ≈ visually lossless) and speed.
@@ -52,6 +53,7 @@ class SyncOptions:
     face_index: int | None = None
     box: tuple[float, float, float, float] | None = None
     phones: Sequence[Phone] | None = None
+    phone_notation: str | None = "espeak"
     recognize: bool = True
     expression_scale: float = 1.0
     crf: int = 17
@@ -123,18 +125,19 @@ class _ScheduledFrames:
             Path(spool_path).unlink(missing_ok=True)
 
 
-def _speech_phones(samples: np.ndarray, options: SyncOptions) -> tuple[Sequence[Phone] | None, bool]:
+def _speech_phones(samples: np.ndarray, options: SyncOptions) -> tuple[Sequence[Phone] | None, bool, str | None]:
+    """Phones with times, whether they are exact, and their notation."""
     if options.phones is not None:
-        return options.phones, True
+        return options.phones, True, options.phone_notation
     if not options.recognize:
-        return None, False
+        return None, False, None
     try:
         from retalk.speech.phones import recognize_phones
 
-        return recognize_phones(samples, ANALYSIS_RATE), False
+        return recognize_phones(samples, ANALYSIS_RATE), False, "arpabet"
     except Exception as exc:  # noqa: BLE001 - recognition is an aid; acoustics alone still work
         log.warning("phone recognition failed (%s); using acoustic features only", exc)
-        return None, False
+        return None, False, None
 
 
 def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: SyncOptions | None = None) -> SyncResult:
@@ -169,8 +172,9 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
             log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
             engine.close()
             engine = create_engine("passthrough")
-        phones, exact = _speech_phones(speech.samples, opt)
-        mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale)
+        phones, exact, notation = _speech_phones(speech.samples, opt)
+        mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
+                            notation)
         schedule = ping_pong(n_src, n_out)
         plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=fps, audio=speech.samples,
                     sample_rate=speech.sample_rate, still=info.is_image)

@@ -58,8 +58,11 @@ def mouth_openings(video: str | Path) -> tuple[np.ndarray, float]:
     return op, float(info.fps)
 
 
-def phonetic_sync(video: str | Path, phones: Sequence[Phone]) -> PhoneticSync:
-    """Score ``video`` against ground-truth ``phones`` (times in seconds from the video's start)."""
+def phonetic_sync(video: str | Path, phones: Sequence[Phone], notation: str | None = "espeak") -> PhoneticSync:
+    """Score ``video`` against ground-truth ``phones`` (times in seconds from the video's start).
+
+    ``notation`` of the labels: "espeak" (the synthesizer's events, the default), "arpabet" or "ipa".
+    """
     op, fps = mouth_openings(video)
     ok = ~np.isnan(op)
     if ok.sum() < 2:
@@ -68,7 +71,7 @@ def phonetic_sync(video: str | Path, phones: Sequence[Phone]) -> PhoneticSync:
     thr = min(lo + 0.25 * (hi - lo), 0.035)
     bil, vow = [], []
     for ph in phones:
-        v = phone_to_viseme(ph.label)
+        v = phone_to_viseme(ph.label, notation)
         a, b = int(np.floor(ph.start * fps)), int(np.ceil(ph.end * fps))
         seg = op[a:max(b, a + 1)]
         seg = seg[~np.isnan(seg)]

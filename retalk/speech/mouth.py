@@ -138,7 +138,8 @@ def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0
     return dip & near_speech
 
 
-def _phone_targets(phones: Sequence[Phone], n: int, fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _phone_targets(phones: Sequence[Phone], n: int, fps: float,
+                   notation: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame opening, width, forced closure and a 'has phone' mask from timed phones.
 
     Each phone's target sits at its centre; frames between centres interpolate
@@ -151,7 +152,7 @@ def _phone_targets(phones: Sequence[Phone], n: int, fps: float) -> tuple[np.ndar
     for ph in phones:
         if ph.end <= ph.start:
             continue
-        v = phone_to_viseme(ph.label)
+        v = phone_to_viseme(ph.label, notation)
         o, w = VISEME_SHAPE[v]
         c = 0.5 * (ph.start + ph.end)
         centres.append(c)
@@ -175,11 +176,12 @@ def _phone_targets(phones: Sequence[Phone], n: int, fps: float) -> tuple[np.ndar
 
 def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int,
                 phones: Sequence[Phone] | None = None, phones_exact: bool = False,
-                amplitude: float = 1.0) -> MouthTrack:
+                amplitude: float = 1.0, notation: str | None = None) -> MouthTrack:
     """Build the per-frame mouth target for ``n_frames`` frames at ``fps``.
 
     ``phones``: timed phones (from the synthesizer, ``phones_exact=True``, or a
-    recognizer). ``amplitude`` scales every opening (expression scale).
+    recognizer), in ``notation`` ("espeak", "arpabet", "ipa" or None to guess).
+    ``amplitude`` scales every opening (expression scale).
     """
     feats = acoustic_features(samples, sample_rate)
     ap, speech100 = aperture(feats)
@@ -189,7 +191,7 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
     # a closure closes the frame where it covers at least a third of the frame
     clo_f = _to_frames(clo100.astype(float), fps, n_frames, "mean") >= 0.34
     if phones:
-        po, pw, pclosed, covered = _phone_targets(phones, n_frames, fps)
+        po, pw, pclosed, covered = _phone_targets(phones, n_frames, fps, notation)
         if phones_exact:
             opening = np.where(covered, po * (0.55 + 0.55 * ap_f), 0.0)
             closed = pclosed | ~covered

@@ -1,0 +1,1 @@
+"""Speech front end: audio features, phones and visemes, mouth targets, text-to-speech, the Wav2Lip mel."""
