@@ -4,16 +4,24 @@ Random weights (speed does not depend on their values), real input shapes:
 faces (B, 6, 96, 96) and mel windows (B, 1, 80, 16).  Runs on the CPU in
 float32 and, when CUDA is available, on the GPU in float32 and float16.
 
-    python benchmarks/wav2lip_speed.py [--iters N] [--batches 1 16 64] [--threads T]
+With ``--e2e SECONDS`` it also times ``retalk sync --engine wav2lip`` end to end
+(decode, face tracking, mel, network, blending, encode, mux) on a generated
+512 x 512, 25 fps clip of that length with random weights saved in the release's
+file format, and reports output frames per second of wall time.
+
+    python benchmarks/wav2lip_speed.py [--iters N] [--batches 1 16 64] [--threads T] [--e2e 4]
 
 Kept short (a few timed iterations after one warm-up) so that it finishes in
-well under two minutes on two CPU cores.
+well under two minutes on two CPU cores (the end-to-end run is opt-in).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -45,6 +53,36 @@ def frames_per_second(model: Wav2Lip, batch: int, device: torch.device, dtype: t
     return batch * done / elapsed, done
 
 
+def end_to_end(seconds: float, batch: int) -> None:
+    """Time ``retalk.pipeline.sync`` with the wav2lip engine on a generated clip; print output frames/s."""
+    from retalk.pipeline import SyncOptions, sync
+    from retalk.samples import write_face_clip, write_vowel_speech
+
+    with tempfile.TemporaryDirectory(prefix="retalk-w2l-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        torch.manual_seed(0)
+        state = {"module." + k: v for k, v in Wav2Lip().state_dict().items()}
+        torch.save({"state_dict": state}, tmp / "wav2lip_gan.pth")
+        face = write_face_clip(tmp / "face.mp4", seconds=seconds, fps=25, width=512, height=512)
+        audio = write_vowel_speech(tmp / "speech.wav", seconds=seconds)
+        previous = os.environ.get("RETALK_CHECKPOINTS")
+        os.environ["RETALK_CHECKPOINTS"] = str(tmp)
+        try:
+            start = time.perf_counter()
+            res = sync(face, audio, tmp / "out.mp4",
+                       SyncOptions(engine="wav2lip", progress=False, recognize=False,
+                                   engine_options={"batch_size": batch}))
+            wall = time.perf_counter() - start
+        finally:
+            if previous is None:
+                os.environ.pop("RETALK_CHECKPOINTS", None)
+            else:
+                os.environ["RETALK_CHECKPOINTS"] = previous
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"end to end: retalk sync --engine wav2lip, 512x512 25 fps, {res.frames} frames, batch {batch}, {device}: "
+          f"{wall:.1f} s wall, {res.frames / wall:.1f} frames/s, real-time factor {res.duration / wall:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per setting (CPU)")
@@ -53,6 +91,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     parser.add_argument("--cpu-budget", type=float, default=8.0,
                         help="stop timing a CPU setting after this many seconds")
+    parser.add_argument("--e2e", type=float, default=0.0, metavar="SECONDS",
+                        help="also time retalk sync --engine wav2lip on a generated clip this long (0: skip)")
+    parser.add_argument("--e2e-batch", type=int, default=16, help="engine batch size for --e2e")
     args = parser.parse_args()
 
     if args.threads > 0:
@@ -77,6 +118,9 @@ def main() -> None:
                   f"{1000.0 / fps:>9.2f}", flush=True)
     if not torch.cuda.is_available():
         print("cuda     (not available: fp16 GPU figures skipped)")
+    if args.e2e > 0:
+        model.to(device="cpu", dtype=torch.float32)
+        end_to_end(args.e2e, args.e2e_batch)
 
 
 if __name__ == "__main__":
