@@ -1,0 +1,148 @@
+"""CPU throughput of every metric in retalk.metrics, on generated data (no weights needed).
+
+Networks (SyncNet, FID Inception) run with random weights: the speed does not
+depend on the values.  Run: ``python benchmarks/metrics_speed.py [--quick]``;
+it finishes in well under two minutes on two cores.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger("metrics_speed")
+
+
+def _rate(fn: Callable[[], object], units: float, repeat: int = 1, warmup: bool = True) -> tuple[float, float]:
+    """Run ``fn`` once to warm up (unless ``warmup`` is False), then ``repeat`` times.
+
+    Returns (units per second, seconds per call).  Calls of a second or more
+    skip the warm-up: its cost is small beside theirs and the run stays short.
+    """
+    if warmup:
+        fn()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    per_call = (time.perf_counter() - t0) / repeat
+    return units / per_call, per_call
+
+
+def _report(name: str, rate: float, unit: str, per_call: float) -> None:
+    log.info("%-44s %10.1f %-10s (%.3f s per call)", name, rate, unit, per_call)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs (a few seconds in all)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+
+    from retalk.metrics import (
+        av_offset,
+        cpbd,
+        cpbd_face,
+        fid,
+        frechet_distance,
+        kid,
+        landmark_jitter,
+        lmd_face,
+        lmd_mouth,
+        mfcc,
+        mouth_opening,
+        psnr,
+        psnr_outside,
+        ssim,
+    )
+
+    rng = np.random.default_rng(0)
+    n_img = 4 if args.quick else 16
+    faces = rng.integers(0, 256, (n_img, 256, 256, 3)).astype(np.uint8)
+    from scipy.ndimage import gaussian_filter
+
+    faces = np.stack([gaussian_filter(f, (1.0, 1.0, 0)) for f in faces])
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[200:456, 500:756] = faces[0]
+    other = np.clip(faces.astype(np.int16) + rng.integers(-5, 6, faces.shape), 0, 255).astype(np.uint8)
+    t0 = time.perf_counter()
+    log.info("retalk.metrics throughput on CPU (%s)", "quick" if args.quick else "full")
+
+    r, s = _rate(lambda: [cpbd(f) for f in faces], n_img)
+    _report("CPBD, 256x256 RGB face", r, "frames/s", s)
+    r, s = _rate(lambda: cpbd_face(frame, (500, 200, 756, 456)), 1, repeat=3)
+    _report("CPBD of a face box in a 1280x720 frame", r, "frames/s", s)
+    r, s = _rate(lambda: [psnr(a, b) for a, b in zip(faces, other)], n_img, repeat=5)
+    _report("PSNR, 256x256 RGB", r, "frames/s", s)
+    r, s = _rate(lambda: [ssim(a, b) for a, b in zip(faces, other)], n_img)
+    _report("SSIM, 256x256 RGB", r, "frames/s", s)
+    big_other = frame.copy()
+    big_other[::7] = 3
+    r, s = _rate(lambda: psnr_outside(frame, big_other, (500, 200, 756, 456)), 1, repeat=5)
+    _report("PSNR outside face, 1280x720 RGB", r, "frames/s", s)
+
+    n_lm = 250 if args.quick else 2500
+    lm = rng.uniform(0, 500, (n_lm, 478, 3))
+    lm_b = lm + rng.normal(0, 1, lm.shape)
+    r, s = _rate(lambda: (lmd_mouth(lm, lm_b), lmd_face(lm, lm_b)), n_lm, repeat=3)
+    _report("LMD mouth + face, 478 points", r, "frames/s", s)
+    r, s = _rate(lambda: landmark_jitter(lm), n_lm, repeat=3)
+    _report("landmark jitter, 478 points", r, "frames/s", s)
+    r, s = _rate(lambda: mouth_opening(lm), n_lm, repeat=3)
+    _report("mouth-opening series", r, "frames/s", s)
+
+    seconds = 4 if args.quick else 20
+    audio = (rng.standard_normal(16000 * seconds) * 0.1).astype(np.float32)
+    opening = rng.random(25 * seconds)
+    r, s = _rate(lambda: av_offset(opening, audio), 25 * seconds, repeat=3)
+    _report(f"AV offset (weight-free), {seconds} s clip", r, "frames/s", s)
+    r, s = _rate(lambda: mfcc(audio * 32768), seconds, repeat=3)
+    _report(f"MFCC, {seconds} s of 16 kHz audio", r, "x realtime", s)
+
+    n_feat = 1000 if args.quick else 3000
+    feats_a = rng.normal(size=(n_feat, 2048))
+    feats_b = rng.normal(size=(n_feat, 2048)) + 0.1
+    r, s = _rate(lambda: fid(feats_a[:500], feats_b[:500]), 1)
+    _report("FID, 2x500 features (sample route)", r, "sets/s", s)
+    if not args.quick:
+        r, s = _rate(lambda: fid(feats_a, feats_b), 1, warmup=False)
+        _report(f"FID, 2x{n_feat} features (covariance route)", r, "sets/s", s)
+        mu, cov = feats_a.mean(0), np.cov(feats_a, rowvar=False)
+        r, s = _rate(lambda: frechet_distance(mu, cov, mu + 0.1, cov), 1, warmup=False)
+        _report("Frechet distance of 2048-d Gaussians", r, "pairs/s", s)
+    r, s = _rate(lambda: kid(feats_a, feats_b, n_subsets=10, subset_size=1000), 1, warmup=False)
+    _report("KID, 10 subsets of 1000, 2048-d", r, "sets/s", s)
+
+    import torch
+
+    from retalk.metrics import FIDInceptionV3, inception_features, lse_scores
+
+    log.info("torch %s, %d threads", torch.__version__, torch.get_num_threads())
+    torch.manual_seed(0)
+    net = FIDInceptionV3().eval()
+    n_fid = 4 if args.quick else 16
+    inception_features(faces[:1, :80, :80], net)  # first-call set-up of the CPU kernels
+    r, s = _rate(lambda: inception_features(faces[:n_fid], net, batch=n_fid), n_fid, warmup=False)
+    _report(f"Inception pool3 features (299x299), batch {n_fid}", r, "frames/s", s)
+
+    if importlib.util.find_spec("retalk.networks.syncnet") is not None:
+        from retalk.networks.syncnet import SyncNetV2
+
+        sync = SyncNetV2().eval()
+        n_frames = 30 if args.quick else 75
+        crops = rng.integers(0, 256, (n_frames, 224, 224, 3)).astype(np.uint8)
+        clip_audio = (rng.standard_normal(n_frames * 640) * 3000).astype(np.int16)
+        r, s = _rate(lambda: lse_scores(crops, clip_audio, sync), n_frames - 5, warmup=False)
+        _report(f"LSE-D/LSE-C with SyncNet, {n_frames} frames", r, "windows/s", s)
+    else:
+        log.info("LSE: retalk.networks.syncnet not available, skipped")
+    log.info("total %.1f s", time.perf_counter() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
