@@ -46,6 +46,8 @@ class SyncOptions:
     ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
     languages still get motion from the acoustic aperture). ``expression_scale``: mouth amplitude.
     ``crf``/``preset``: H.264 quality (17 ≈ visually lossless) and speed.
+    ``enhancer``: a face-restoration network applied to the face of every rendered frame (e.g. "gfpgan";
+    needs the neural extra and its checkpoint).
     """
 
     engine: str = "builtin"
@@ -59,6 +61,7 @@ class SyncOptions:
     crf: int = 17
     preset: str = "veryfast"
     engine_options: dict = field(default_factory=dict)
+    enhancer: str | None = None
     progress: bool = True
 
 
@@ -154,6 +157,11 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
     fps = float(info.fps)
     n_out = max(1, int(round(speech.duration * fps)))
     engine = create_engine(opt.engine, **opt.engine_options)
+    restorer = None
+    if opt.enhancer:
+        from retalk.enhance import create_restorer
+
+        restorer = create_restorer(opt.enhancer)
     try:
         tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
         n_src = 0
@@ -187,7 +195,10 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
             pending: list[tuple[int, np.ndarray | None]] = []
 
             def flush() -> None:
-                rendered = iter(engine.render(batch)) if batch else iter(())
+                out = engine.render(batch) if batch else []
+                if restorer is not None:
+                    out = [restorer.restore(f, track.landmarks[it.src_index, :, :2]) for f, it in zip(out, batch)]
+                rendered = iter(out)
                 for _, f in pending:
                     sink.write(next(rendered) if f is None else f)
                     bar.update(1)

@@ -12,6 +12,24 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Twice the signed area of each triangle (positive = counter-clockwise in x-right, y-down pixels)."""
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def consistent(points: np.ndarray, triangles: np.ndarray, min_area: float = 0.5) -> bool:
+    """True when ``triangles`` (from an earlier frame) still tile ``points`` without flips.
+
+    Reusing one triangulation across frames keeps the warp's creases in the same
+    places, which avoids the shimmer of a topology that changes every frame.
+    """
+    if len(triangles) == 0 or int(triangles.max()) >= len(points):
+        return False
+    area = signed_areas(points, triangles)
+    return bool(np.all(area > min_area) or np.all(area < -min_area))
+
+
 class TriangleWarp:
     """Piecewise-affine map from target ROI pixels to source pixels.
 
@@ -21,11 +39,14 @@ class TriangleWarp:
     between; a piecewise-affine map is continuous, so only creases are approximated.
     """
 
-    def __init__(self, target: np.ndarray, size: tuple[int, int], step: int = 2) -> None:
+    def __init__(self, target: np.ndarray, size: tuple[int, int], step: int = 2,
+                 triangles: np.ndarray | None = None) -> None:
         self.target = np.asarray(target, np.float64)
         self.size = size
         self.step = max(1, int(step))
-        self.tri = Delaunay(self.target).simplices.astype(np.int32)
+        if triangles is None or not consistent(self.target, triangles):
+            triangles = Delaunay(self.target).simplices
+        self.tri = np.asarray(triangles, np.int32)
         w, h = size
         gw, gh = -(-w // self.step), -(-h // self.step)
         # grid sample (u, v) sits at full-resolution position (step*u + (step-1)/2, ...)

@@ -46,3 +46,27 @@ class FaceRestorer(Protocol):
         face region are returned unchanged; a frame whose landmarks are unusable is returned as is.
         """
         ...
+
+
+ENHANCERS = ("gfpgan",)
+"""Names accepted by :func:`create_restorer` (``--enhancer``)."""
+
+
+def create_restorer(name: str, device: str | None = None) -> FaceRestorer:
+    """Build the restorer called ``name`` from its released checkpoint (see :mod:`retalk.checkpoints`).
+
+    Raises :class:`retalk.errors.InputError` for an unknown name, and the registry's one-line
+    :class:`retalk.errors.CheckpointError` / ``MissingDependencyError`` when the weights or torch are missing.
+    """
+    from retalk.errors import InputError
+
+    if name not in ENHANCERS:
+        raise InputError(f"unknown enhancer {name!r}; choose from {', '.join(ENHANCERS)}")
+    from retalk import checkpoints
+
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = checkpoints.load("gfpgan", device=device)
+    return GFPGANRestorer(net, device=device, randomize_noise=False)

@@ -27,7 +27,7 @@ OPEN_VOWELS = (Viseme.AA, Viseme.EH, Viseme.AO, Viseme.OW)
 class PhoneticSync:
     """Result of :func:`phonetic_sync`.
 
-    ``closed_fraction``: share of bilabial phones during which the lips close
+    ``closed_fraction``: share of bilabial phones during which (or in the frame before which) the lips close
     (opening falls to the lower quarter of the clip's 10–90% range, and below
     0.035 inter-ocular distances). ``vowel_open`` / ``bilabial_open``: median
     opening (inter-ocular units) at open vowels (max over the phone) and at
@@ -73,6 +73,8 @@ def phonetic_sync(video: str | Path, phones: Sequence[Phone], notation: str | No
     for ph in phones:
         v = phone_to_viseme(ph.label, notation)
         a, b = int(np.floor(ph.start * fps)), int(np.ceil(ph.end * fps))
+        if v == Viseme.PBM:
+            a = max(0, a - 1)  # a stop's closure precedes its burst, which is where synthesizers mark the phone
         seg = op[a:max(b, a + 1)]
         seg = seg[~np.isnan(seg)]
         if seg.size == 0:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
 from scipy.signal import stft
 
 from retalk.speech.types import Phone, Viseme
@@ -121,21 +121,29 @@ def aperture(feats: AcousticFeatures, range_db: float = 30.0) -> tuple[np.ndarra
     return a, speech
 
 
-def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0, context_s: float = 0.15) -> np.ndarray:
-    """Boolean 100 Hz mask of stop closures and nasal murmurs inside speech.
+def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0, context_s: float = 0.15,
+             floor_db: float = 4.0, max_centroid_hz: float = 2000.0) -> np.ndarray:
+    """Boolean 100 Hz mask of lip closures (stop closures and nasal murmurs) inside speech.
 
     A closure is where the 300–3000 Hz level falls at least ``depth_db`` below
-    both the loudest level in the ``context_s`` before and after it, inside or
-    at the edge of speech (a long pause is silence, handled separately).
+    the loudest level in the ``context_s`` before *and* after it, within
+    ``floor_db`` of the dip's own minimum (the closure itself, not its slopes),
+    and where the sound is not a fricative: hiss (s, sh, f) puts the spectral
+    centroid above ``max_centroid_hz``, a closure's murmur or silence does not.
+    Long pauses are silence and handled by the caller.
     """
     band = uniform_filter1d(feats.band_db, 2)
     k = max(1, int(context_s * FEATURE_RATE))
     before = maximum_filter1d(band, k, origin=(k - 1) // 2)  # max over the window ending here
     after = maximum_filter1d(band, k, origin=-(k // 2))  # max over the window starting here
     dip = (before - band >= depth_db) & (after - band >= depth_db)
-    # only where speech surrounds the dip within the context (not in long silences)
+    local_min = -maximum_filter1d(-band, 7)  # min over ±30 ms
+    at_bottom = band <= local_min + floor_db
+    top = float(np.percentile(feats.total_db, 95))
+    quiet = feats.total_db < top - 35.0  # near-silent closure: the centroid of noise means nothing
+    not_fricative = (uniform_filter1d(feats.centroid_hz, 3) < max_centroid_hz) | quiet
     near_speech = maximum_filter1d(speech.astype(np.uint8), 2 * k + 1).astype(bool)
-    return dip & near_speech
+    return dip & at_bottom & not_fricative & near_speech
 
 
 def _phone_targets(phones: Sequence[Phone], n: int, fps: float,
@@ -188,8 +196,8 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
     clo100 = closures(feats, speech100)
     ap_f = _to_frames(ap, fps, n_frames, "mean")
     speech = _to_frames(speech100.astype(float), fps, n_frames, "mean") > 0.4
-    # a closure closes the frame where it covers at least a third of the frame
-    clo_f = _to_frames(clo100.astype(float), fps, n_frames, "mean") >= 0.34
+    # a closure closes a frame it covers for at least a fifth of the frame (20 ms at 25 fps)
+    clo_f = _to_frames(clo100.astype(float), fps, n_frames, "mean") >= 0.2
     if phones:
         po, pw, pclosed, covered = _phone_targets(phones, n_frames, fps, notation)
         if phones_exact:
@@ -203,8 +211,12 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
         opening = np.where(speech, ap_f, 0.0)
         closed = clo_f | ~speech
         width = np.zeros(n_frames)
-    # light coarticulation smoothing, closures win
-    sm = np.convolve(np.pad(opening, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
+    # coarticulation: articulators move smoothly (~45 ms), lips approach and leave a closure over a frame
+    sm = gaussian_filter1d(opening, sigma=max(0.045 * fps, 0.5), mode="nearest")
+    near = np.zeros_like(closed)
+    near[1:] |= closed[:-1]
+    near[:-1] |= closed[1:]
+    sm = np.where(near & ~closed, 0.6 * sm, sm)
     opening = np.where(closed, 0.0, np.maximum(sm, 0.0)) * amplitude
     width = np.convolve(np.pad(width, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
     log.debug("mouth track: %d frames, %.0f%% speech, %d closed", n_frames, 100 * speech.mean(), int(closed.sum()))

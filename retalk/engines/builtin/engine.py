@@ -78,12 +78,17 @@ class BuiltinEngine(Engine):
     name = "builtin"
     batch_size = 8
 
-    def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, **_: object) -> None:
+    def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, jump_cost: float = 3.0,
+                 shape_tolerance: float = 0.1, crossfade: bool = True, **_: object) -> None:
         self.budget = library_budget_mb * 1e6
         self.max_entries = max_entries
+        self.jump_cost = jump_cost
+        self.shape_tolerance = shape_tolerance
+        self.crossfade = crossfade
         self.stride = 1
         self.entries: list[LibraryEntry] = []
         self._bytes = 0
+        self._triangles: np.ndarray | None = None
         self.plan: Plan | None = None
 
     # ---------------------------------------------------------------- analysis
@@ -143,7 +148,7 @@ class BuiltinEngine(Engine):
         k = len(lib)
         pose_lib = plan.track.pose[[e.index for e in self.entries]][:, :2]
         pose_bg = plan.track.pose[plan.schedule][:, :2]
-        d_open = (lib[None, :, 0] - t_open[:, None]) / (0.1 * o_range)
+        d_open = (lib[None, :, 0] - t_open[:, None]) / (self.shape_tolerance * o_range)
         d_width = (lib[None, :, 1] - t_width[:, None]) / (0.5 * w_half)
         d_pose = (pose_lib[None, :, :] - pose_bg[:, None, :]) / 8.0
         unary = d_open**2 + 0.5 * d_width**2 + (d_pose**2).sum(-1)
@@ -152,7 +157,7 @@ class BuiltinEngine(Engine):
         unary = np.minimum(unary, 200.0)
         idx = np.array([e.index for e in self.entries])
         dd = (lib[:, None, 0] - lib[None, :, 0]) / (0.2 * o_range)
-        trans = 2.0 + dd**2
+        trans = self.jump_cost + dd**2
         np.fill_diagonal(trans, 0.8)
         succ = np.flatnonzero(idx[1:] - idx[:-1] == self.stride)
         trans[succ, succ + 1] = 0.0
@@ -167,6 +172,8 @@ class BuiltinEngine(Engine):
         sel[-1] = int(np.argmin(cost))
         for i in range(n - 1, 0, -1):
             sel[i - 1] = back[i, sel[i]]
+        jumps = int(np.sum((np.diff(sel) != 0) & (trans[sel[:-1], sel[1:]] > 0)))
+        log.debug("selection: %d jumps over %d frames", jumps, n)
         return sel
 
     # ---------------------------------------------------------------- rendering
@@ -236,6 +243,16 @@ class BuiltinEngine(Engine):
         bright = px[lum > np.percentile(lum, 70)]
         return bright.mean(0) if bright.mean() > 110 else None
 
+    def _jump_from(self, i: int) -> int | None:
+        """The library entry to blend from at output frame ``i`` if the selection jumps there, else None."""
+        if not self.crossfade or i == 0:
+            return None
+        a, b = int(self.selection[i - 1]), int(self.selection[i])
+        if b == a or (b == a + 1 and self.entries[b].index - self.entries[a].index == self.stride):
+            return None
+        nxt = a + 1 if a + 1 < len(self.entries) else a
+        return nxt if nxt != b else None
+
     @staticmethod
     def _lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: np.ndarray, iod: float,
                      strength: float) -> np.ndarray:
@@ -286,7 +303,8 @@ class BuiltinEngine(Engine):
             np.stack([np.zeros_like(by[1:-1]), by[1:-1]], 1), np.stack([np.full_like(by[1:-1], rw - 1), by[1:-1]], 1),
         ])
         dst = np.concatenate([tgt[CONTROL] - off, border])
-        warp = TriangleWarp(dst, (rw, rh))
+        warp = TriangleWarp(dst, (rw, rh), triangles=self._triangles)
+        self._triangles = warp.tri
         # 1. the background's own lower face and neck follow the new jaw
         src_bg = np.concatenate([lb[CONTROL] - off, border])
         bg = warp.warp(frame, src_bg + off, border=cv2.BORDER_REFLECT)
@@ -294,6 +312,14 @@ class BuiltinEngine(Engine):
         inv = cv2.invertAffineTransform(t)
         src_lib = np.concatenate([lj[CONTROL], L.apply_affine(inv, border + off)])
         fg = warp.warp(entry.crop, src_lib).astype(np.float32)
+        prev = self._jump_from(i)
+        if prev is not None:
+            # a jump to another part of the clip: mix in the mouth we came from for one frame, so it does not pop
+            pe = self.entries[prev]
+            lp = lms[pe.index, :, :2].astype(np.float64) - (pe.x0, pe.y0)
+            tp = L.similarity_transform(lp[L.STABLE], lb[L.STABLE])
+            src_prev = np.concatenate([lp[CONTROL], L.apply_affine(cv2.invertAffineTransform(tp), border + off)])
+            fg = 0.5 * fg + 0.5 * warp.warp(pe.crop, src_prev).astype(np.float32)
         # mask: lower face, feathered
         hull = cv2.convexHull((tgt[MASK_POINTS] - off).astype(np.float32)).reshape(-1, 2)
         mask_u8 = polygon_mask((rh, rw), hull)
