@@ -93,3 +93,28 @@ def test_silence_detected(tmp_path):
         check_not_silent(load_audio(p))
     write_wav(p, 0.2 * np.sin(np.arange(8000) / 5.0).astype(np.float32), 16000)
     check_not_silent(load_audio(p))
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_rotation_metadata_is_applied(tmp_path, degrees):
+    """A phone clip stored sideways with a display matrix comes out upright, at its displayed size."""
+    path = tmp_path / "rot.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+        s.set_display_rotation(degrees)
+        for i in range(3):
+            f = np.zeros((32, 64, 3), np.uint8)
+            f[:, :16] = 255  # stored: white on the left
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    info = probe_video(path)
+    frame = next(iter_frames(info))
+    expected = np.rot90(np.where(np.arange(64) < 16, 255, 0)[None, :].repeat(32, 0), k=degrees // 90)
+    assert (info.width, info.height) == (expected.shape[1], expected.shape[0])
+    assert frame.shape[:2] == expected.shape
+    assert np.abs(frame[..., 0].astype(int) - expected).mean() < 20
