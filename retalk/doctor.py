@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import platform
 from pathlib import Path
 
@@ -10,12 +9,20 @@ _PACKAGES = ["numpy", "cv2", "av", "mediapipe", "scipy", "skimage", "pocketsphin
              "safetensors", "ray"]
 
 
+_DISTRIBUTIONS = {"cv2": "opencv-contrib-python", "skimage": "scikit-image", "espeakng_loader": "espeakng-loader"}
+
+
 def _version(name: str) -> str:
+    from importlib import metadata
+
     try:
-        mod = importlib.import_module(name)
+        importlib.import_module(name)
     except Exception:  # noqa: BLE001 - any import failure means "not usable"
         return "not installed"
-    return str(getattr(mod, "__version__", "installed"))
+    try:
+        return metadata.version(_DISTRIBUTIONS.get(name, name))
+    except metadata.PackageNotFoundError:
+        return "installed"
 
 
 def report() -> str:
@@ -35,16 +42,13 @@ def report() -> str:
     except Exception:  # noqa: BLE001
         device = "cpu (torch not installed: neural engines unavailable; pip install 'retalk[neural]')"
     lines.append(f"device for neural engines: {device}")
-    ckdir = Path(os.environ.get("RETALK_CHECKPOINTS", "checkpoints"))
-    lines.append(f"checkpoints folder: {ckdir.resolve()}")
-    try:
-        from retalk.checkpoints import find_checkpoints
+    from retalk.checkpoints import default_checkpoints_dir, find_checkpoints
 
-        found = find_checkpoints(ckdir)
-    except ImportError:
-        found = []
+    ckdir = Path(default_checkpoints_dir())
+    lines.append(f"checkpoints folder: {ckdir.resolve()} (set with --checkpoints or RETALK_CHECKPOINTS)")
+    found = find_checkpoints(ckdir) if ckdir.is_dir() else []
     if not found:
         lines.append("  (no released checkpoints found; the built-in engine needs none)")
     for item in found:
-        lines.append(f"  {item}")
+        lines.append(f"  {item.name:15s} {Path(item.path).name:28s} {item.size / 1e6:9.1f} MB  sha256 {item.sha256}")
     return "\n".join(lines)
