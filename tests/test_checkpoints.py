@@ -165,7 +165,7 @@ def test_device_argument(release_dir: Path) -> None:
 
 
 def test_registry_entries() -> None:
-    expected = {"wav2lip", "lipsync_expert", "syncnet", "gfpgan", "lnet", "enet", "dnet",
+    expected = {"wav2lip", "lipsync_expert", "syncnet", "fid_inception", "gfpgan", "lnet", "enet", "dnet",
                 "face3d", "gpen", "parsenet", "ganimation"}
     assert set(checkpoints.names()) == expected
     assert checkpoints.REGISTRY["wav2lip"].files == ("wav2lip.pth", "wav2lip_gan.pth")

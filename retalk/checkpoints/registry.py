@@ -110,6 +110,17 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference (wav2lip_train.py load_checkpoint): ['state_dict'], 'module.' removed, strict=True",
     ),
     CheckpointSpec(
+        name="fid_inception",
+        description="FID Inception-v3 (pytorch-fid's port of the TF FID network; FID/KID)",
+        files=("pt_inception-2015-12-05-6726825d.pth",),
+        source="the FID weights released with https://github.com/mseitzer/pytorch-fid "
+               "(its 'fid_weights' release: pt_inception-2015-12-05-6726825d.pth)",
+        factory=partial(_import_class, "retalk.networks.fid_inception", "FIDInceptionV3", "fid_inception"),
+        state_keys=(),
+        strip_prefixes=(),
+        notes="reference: bare state dict, load_state_dict strict",
+    ),
+    CheckpointSpec(
         name="syncnet",
         description="SyncNet v2 (LSE-D / LSE-C lip-sync metrics)",
         files=("syncnet_v2.model",),

@@ -81,7 +81,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "FIDInceptionV3":
-        from retalk.metrics._fid_inception import FIDInceptionV3
+        from retalk.networks.fid_inception import FIDInceptionV3
 
         return FIDInceptionV3
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 * :class:`FIDInceptionV3` — the FID Inception network (pytorch-fid's port of
   TensorFlow's graph), loaded from ``pt_inception-2015-12-05-6726825d.pth``
-  with :func:`load_fid_inception`; defined in :mod:`retalk.metrics._fid_inception`
+  with :func:`load_fid_inception`; defined in :mod:`retalk.networks.fid_inception`
   and imported lazily, so this module needs no torch until a network is used.
 * :func:`inception_features` — 2048-d features of RGB frames (streamed in batches).
 * :func:`fid`, :func:`frechet_distance`, :func:`kid` — set distances (numpy/scipy).
@@ -16,15 +16,13 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retalk.errors import CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from retalk.metrics._fid_inception import FIDInceptionV3
+    from retalk.networks.fid_inception import FIDInceptionV3
 
 log = logging.getLogger(__name__)
 
@@ -46,49 +44,26 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "FIDInceptionV3":
-        from retalk.metrics._fid_inception import FIDInceptionV3 as cls
+        from retalk.networks.fid_inception import FIDInceptionV3 as cls
 
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _default_weights_path() -> Path:
-    root = os.environ.get("RETALK_CHECKPOINTS", "checkpoints")
-    return Path(root) / FID_WEIGHTS_FILE
-
-
 def load_fid_inception(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> FIDInceptionV3:
-    """Load the FID Inception network in eval mode from a bare state dict.
+    """Load the FID Inception network in eval mode (registry name ``fid_inception``).
 
     ``path`` defaults to ``$RETALK_CHECKPOINTS`` (or ``./checkpoints``) /
-    :data:`FID_WEIGHTS_FILE`.  Loading is ``torch.load(weights_only=True)`` and
-    ``load_state_dict(strict=True)``; a missing, unreadable or non-matching file
-    raises :class:`retalk.errors.CheckpointError` naming the file.
+    :data:`FID_WEIGHTS_FILE`. Goes through :func:`retalk.checkpoints.load`:
+    ``torch.load(weights_only=True)``, strict keys; a missing, unreadable or
+    non-matching file raises :class:`retalk.errors.CheckpointError` naming the file.
     """
-    import torch
+    from retalk import checkpoints
 
-    from retalk.metrics._fid_inception import FIDInceptionV3
-
-    p = Path(path) if path is not None else _default_weights_path()
-    if not p.is_file():
-        raise CheckpointError(f"{p}: FID Inception weights not found (expected pytorch-fid's {FID_WEIGHTS_FILE})")
-    try:
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt, truncated or unsafe pickle
-        raise CheckpointError(f"{p}: not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{p}: expected a state dict, found {type(state).__name__}")
-    model = FIDInceptionV3()
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
-        raise CheckpointError(f"{p}: does not fit the FID Inception network: {detail[:300]}") from exc
-    model.eval()
+    model = checkpoints.load("fid_inception", path=path, device=device)
     for param in model.parameters():
         param.requires_grad_(False)
-    return model.to(device)
+    return model
 
 
 def _to_unit_float(batch: np.ndarray) -> np.ndarray:
