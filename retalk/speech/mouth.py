@@ -182,6 +182,20 @@ def _phone_targets(phones: Sequence[Phone], n: int, fps: float,
     return (np.interp(t, cs, np.asarray(opens)[order]), np.interp(t, cs, np.asarray(widths)[order]), closed, covered)
 
 
+_NOT_LIPS = {Viseme.DSTN, Viseme.KG, Viseme.TH, Viseme.CH, Viseme.R}
+
+
+def _consonant_frames(phones: Sequence[Phone], n: int, fps: float, notation: str | None) -> np.ndarray:
+    """Frames whose centre falls in a phone made with the tongue (not the lips)."""
+    out = np.zeros(n, bool)
+    for ph in phones:
+        if phone_to_viseme(ph.label, notation) in _NOT_LIPS:
+            a = int(np.ceil(ph.start * fps - 0.5))
+            b = int(np.ceil(ph.end * fps - 0.5))
+            out[max(0, a): min(n, b)] = True
+    return out
+
+
 def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int,
                 phones: Sequence[Phone] | None = None, phones_exact: bool = False,
                 amplitude: float = 1.0, notation: str | None = None) -> MouthTrack:
@@ -205,14 +219,19 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
             closed = pclosed | ~covered
         else:
             opening = np.where(speech, 0.5 * po + 0.5 * ap_f, 0.0)
-            closed = pclosed | clo_f | ~speech
+            # an acoustic closure where the recognizer heard another consonant (t, d, k, s, ...) is the
+            # tongue, not the lips: the mouth nearly closes instead of closing
+            other = _consonant_frames(phones, n_frames, fps, notation)
+            veto = clo_f & other & ~pclosed
+            opening = np.where(veto, np.minimum(opening, 0.12), opening)
+            closed = pclosed | (clo_f & ~veto) | ~speech
         width = pw
     else:
         opening = np.where(speech, ap_f, 0.0)
         closed = clo_f | ~speech
         width = np.zeros(n_frames)
     # coarticulation: articulators move smoothly (~45 ms), lips approach and leave a closure over a frame
-    sm = gaussian_filter1d(opening, sigma=max(0.045 * fps, 0.5), mode="nearest")
+    sm = gaussian_filter1d(opening, sigma=max(0.07 * fps, 0.5), mode="nearest")
     near = np.zeros_like(closed)
     near[1:] |= closed[:-1]
     near[:-1] |= closed[1:]

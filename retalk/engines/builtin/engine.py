@@ -122,13 +122,25 @@ class BuiltinEngine(Engine):
         o_lo, o_hi = np.quantile(desc_all[:, 0], [0.05, 0.95])
         w_lo, w_hi = np.quantile(desc_all[:, 1], [0.05, 0.95])
         # a clip that barely moves its mouth (or a photo) gets a typical human range instead
-        if o_hi - o_lo < 0.08:
+        rich_range = o_hi - o_lo >= 0.08
+        if not rich_range:
             o_hi = o_lo + 0.17
         w_mid = 0.5 * (w_lo + w_hi)
         w_half = max(0.5 * (w_hi - w_lo), 0.06 * w_mid)
         self.range = (float(o_lo), float(o_hi))
         m = plan.mouth
-        t_open = o_lo + m.opening * (o_hi - o_lo)
+        if rich_range:
+            # quantile mapping: the speech's openings take this speaker's own distribution of openings
+            open_frames = ~m.closed & (m.opening > 0)
+            t_open = o_lo + m.opening * (o_hi - o_lo)
+            if open_frames.sum() >= 5:
+                ranks = (np.argsort(np.argsort(m.opening[open_frames])) + 0.5) / open_frames.sum()
+                src = desc_all[:, 0][desc_all[:, 0] > o_lo + 0.1 * (o_hi - o_lo)]
+                if len(src) >= 5:
+                    t_open[open_frames] = np.quantile(src, ranks) * np.clip(m.opening[open_frames] /
+                                                                           max(float(np.median(m.opening[open_frames])), 1e-6), 0.0, 1.0) ** 0.25
+        else:
+            t_open = o_lo + m.opening * (o_hi - o_lo)
         # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
         t_open = np.where(m.closed, min(o_lo, float(desc_all[:, 0].min()), 0.005), t_open)
         t_width = w_mid + m.width * w_half
