@@ -11,9 +11,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retalk import __version__
 from retalk.errors import RetalkError
+
+if TYPE_CHECKING:
+    from retalk.portrait import AnimateOptions
 
 log = logging.getLogger("retalk")
 
@@ -45,6 +49,41 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="do not run the English phone recognizer; mouth motion from acoustics only")
 
 
+def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
+    """Flags of portrait animation (``animate``, and ``say --image``)."""
+    p.add_argument("--size", type=int, metavar="PX",
+                   help="output size in pixels: the square's side for --preprocess crop (default 512), the longer "
+                        "side for resize (default 512) and full (default: the picture's own, at most 1920)")
+    p.add_argument("--preprocess", choices=["crop", "resize", "full"], default="crop",
+                   help="crop: a square around the face (default); resize: the whole picture scaled to --size; "
+                        "full: the whole picture, everything but the head left as it is")
+    p.add_argument("--still", action="store_true",
+                   help="no head motion (blinks and lips only); --input_yaw/pitch/roll still apply")
+    p.add_argument("--pose-style", "--pose_style", type=int, default=0, dest="pose_style", metavar="N",
+                   help="head-motion style: 0 calm, 1 nodding, 2 lively, 3 tilted, 4 turned, 5 reserved; "
+                        "other numbers give further reproducible variants (default 0)")
+    p.add_argument("--expression-scale", "--expression_scale", type=float, default=1.0, dest="expression_scale",
+                   help="mouth amplitude; 1 = natural, <1 subtler, >1 more pronounced")
+    for axis in ("yaw", "pitch", "roll"):
+        p.add_argument(f"--input-{axis}", f"--input_{axis}", type=float, nargs="+", dest=f"input_{axis}",
+                       metavar="DEG",
+                       help=f"head {axis} in degrees: one value (constant) or several, spread evenly over the clip "
+                            f"and interpolated smoothly; replaces the generated {axis}")
+    if references:
+        p.add_argument("--ref-eyeblink", "--ref_eyeblink", dest="ref_eyeblink", metavar="VIDEO",
+                       help="take blink timing from this talking video (eye aspect ratio of the tracked face)")
+        p.add_argument("--ref-pose", "--ref_pose", dest="ref_pose", metavar="VIDEO",
+                       help="take head motion from this talking video (tracked head pose and position)")
+    p.add_argument("--blink-rate", "--blink_rate", type=float, default=17.0, dest="blink_rate", metavar="PER_MIN",
+                   help="average generated blinks per minute (default 17; intervals are irregular)")
+    p.add_argument("--enhancer", metavar="NAME",
+                   help="restore the face in every frame with this network (gfpgan; needs the neural extra "
+                        "and its checkpoint)")
+    p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
+    p.add_argument("--crf", type=int, default=17, help="H.264 quality, lower = better (default 17, visually lossless)")
+    p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retalk",
@@ -68,6 +107,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face", required=True, help="talking-head video, or a still image of a face")
     p.add_argument("--audio", required=True, help="speech: any audio file, or a video whose sound to use")
     _add_common(p)
+
+    p = sub.add_parser("animate", parents=[common], help="animate a photo: a talking video from one picture and speech",
+                       description="Make a talking video from one photo: lips follow --audio, the eyes blink and the "
+                                   "head moves with the speech's energy and phrasing. The output has the audio's "
+                                   "duration and the speech as its sound.")
+    p.add_argument("--image", required=True, help="a photo with a face (png, jpg, webp, ...; alpha is put on white)")
+    p.add_argument("--audio", required=True, help="speech: any audio file, or a video whose sound to use")
+    p.add_argument("--outfile", "-o", required=True, help="output video (.mp4, .mov or .mkv); written atomically")
+    p.add_argument("--no-asr", action="store_true",
+                   help="do not run the English phone recognizer; mouth motion from acoustics only")
+    p.add_argument("--checkpoints", metavar="DIR",
+                   help="folder with released checkpoints for --enhancer "
+                        "(default ./checkpoints or $RETALK_CHECKPOINTS)")
+    _add_portrait(p)
+
+    p = sub.add_parser("say", parents=[common],
+                       help="speak text: synthesize speech and lip-sync a video or animate a photo",
+                       description="Synthesize --text with the bundled espeak-ng and make --face (a video) or --image "
+                                   "(a photo) say it. The synthesizer's own phone timings drive the mouth.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="the text to speak")
+    what.add_argument("--text-file", "--text_file", dest="text_file", metavar="FILE",
+                      help="read the text to speak from this UTF-8 file")
+    p.add_argument("--voice", help="espeak-ng voice or language (e.g. en-us, en-gb, de, en-us+f3); "
+                                   "'+VARIANT' alone adds a variant to --lang (default en-us)")
+    p.add_argument("--lang", help="language of the text as an espeak-ng language tag (e.g. en-us, fr, es); "
+                                  "used when --voice is not given")
+    p.add_argument("--rate", type=int, default=160, metavar="WPM",
+                   help="speaking rate in words per minute (default 160)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--face", help="a talking-head video to dub (like `retalk sync`)")
+    who.add_argument("--image", help="a photo to animate (like `retalk animate`)")
+    p.add_argument("--outfile", "-o", required=True, help="output video (.mp4, .mov or .mkv); written atomically")
+    p.add_argument("--engine", default="builtin",
+                   help="lip-sync engine for --face: builtin (default), wav2lip (needs checkpoints), passthrough")
+    p.add_argument("--checkpoints", metavar="DIR",
+                   help="folder with released checkpoints for neural engines and --enhancer "
+                        "(default ./checkpoints or $RETALK_CHECKPOINTS)")
+    _add_portrait(p, references=False)
 
     sub.add_parser("doctor", parents=[common], help="show versions, found checkpoints and the compute device",
                    description="Print what is installed, which checkpoints are found (with sizes and sha256) "
@@ -96,6 +174,78 @@ def _run_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _animate_options(args: argparse.Namespace, **extra) -> AnimateOptions:
+    from retalk.portrait import AnimateOptions
+
+    def keys(v):
+        return tuple(v) if v else None
+
+    return AnimateOptions(
+        fps=args.fps, size=args.size, preprocess=args.preprocess, still=args.still, pose_style=args.pose_style,
+        expression_scale=args.expression_scale, input_yaw=keys(args.input_yaw), input_pitch=keys(args.input_pitch),
+        input_roll=keys(args.input_roll), ref_eyeblink=getattr(args, "ref_eyeblink", None),
+        ref_pose=getattr(args, "ref_pose", None), blink_rate=args.blink_rate, enhancer=args.enhancer, crf=args.crf,
+        preset=args.preset, progress=not args.quiet and sys.stderr.isatty(), **extra)
+
+
+def _run_animate(args: argparse.Namespace) -> int:
+    from retalk.portrait import animate
+
+    if args.checkpoints:
+        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+    res = animate(args.image, args.audio, args.outfile, _animate_options(args, recognize=not args.no_asr))
+    print(f"{res.path}  ({res.frames} frames, {res.size[0]}x{res.size[1]}, {res.fps:.3f} fps, {res.duration:.2f} s)")
+    return 0
+
+
+def _speech_voice(voice: str | None, lang: str | None) -> str:
+    if voice and voice.startswith("+"):
+        return (lang or "en-us") + voice
+    return voice or lang or "en-us"
+
+
+def _run_say(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from retalk.errors import InputError
+    from retalk.media import check_file, write_wav
+    from retalk.media.video import check_output
+    from retalk.speech.tts import synthesize
+
+    check_output(args.outfile)
+    if args.text_file is not None:
+        path = check_file(args.text_file, "text file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise InputError(f"{path}: cannot read the text ({type(exc).__name__}); give a UTF-8 text file") from None
+    else:
+        text = args.text
+    if args.face and args.enhancer:
+        raise InputError("--enhancer applies to --image (portrait animation), not to --face")
+    if args.checkpoints:
+        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+    speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
+    with tempfile.TemporaryDirectory(prefix="retalk-say-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        write_wav(wav, speech.samples, speech.sample_rate)
+        if args.face:
+            from retalk.pipeline import SyncOptions, sync
+
+            opts = SyncOptions(engine=args.engine, fps=args.fps, phones=speech.phones,
+                               expression_scale=args.expression_scale, crf=args.crf, preset=args.preset,
+                               progress=not args.quiet and sys.stderr.isatty())
+            res = sync(args.face, wav, args.outfile, opts)
+            size = ""
+        else:
+            from retalk.portrait import animate
+
+            res = animate(args.image, wav, args.outfile, _animate_options(args, phones=speech.phones))
+            size = f"{res.size[0]}x{res.size[1]}, "
+    print(f"{res.path}  ({res.frames} frames, {size}{res.fps:.3f} fps, {res.duration:.2f} s)")
+    return 0
+
+
 def _run_doctor(args: argparse.Namespace) -> int:
     from retalk.doctor import report
 
@@ -113,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sync":
             return _run_sync(args)
+        if args.command == "animate":
+            return _run_animate(args)
+        if args.command == "say":
+            return _run_say(args)
         if args.command == "doctor":
             return _run_doctor(args)
         parser.error(f"unknown command {args.command}")

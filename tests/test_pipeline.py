@@ -1,6 +1,5 @@
 """End-to-end dubbing on generated media: durations, sizes, pass-through, untouched upper face."""
 import numpy as np
-import pytest
 
 from retalk.face.tracker import FaceMesh
 from retalk.face import landmarks as L

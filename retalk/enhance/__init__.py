@@ -58,15 +58,17 @@ def create_restorer(name: str, device: str | None = None) -> FaceRestorer:
     Raises :class:`retalk.errors.InputError` for an unknown name, and the registry's one-line
     :class:`retalk.errors.CheckpointError` / ``MissingDependencyError`` when the weights or torch are missing.
     """
-    from retalk.errors import InputError
+    from retalk.errors import InputError, MissingDependencyError
 
-    if name not in ENHANCERS:
+    if name.lower() not in ENHANCERS:
         raise InputError(f"unknown enhancer {name!r}; choose from {', '.join(ENHANCERS)}")
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError(f"--enhancer {name} needs the neural extra: pip install 'retalk[neural]'") from None
     from retalk import checkpoints
 
     if device is None:
-        import torch
-
         device = "cuda" if torch.cuda.is_available() else "cpu"
     net = checkpoints.load("gfpgan", device=device)
     return GFPGANRestorer(net, device=device, randomize_noise=False)
