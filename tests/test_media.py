@@ -118,3 +118,16 @@ def test_rotation_metadata_is_applied(tmp_path, degrees):
     assert (info.width, info.height) == (expected.shape[1], expected.shape[0])
     assert frame.shape[:2] == expected.shape
     assert np.abs(frame[..., 0].astype(int) - expected).mean() < 20
+
+
+def test_output_permissions_follow_umask(tmp_path):
+    import os
+
+    out = tmp_path / "perm.mp4"
+    old = os.umask(0o022)
+    try:
+        with VideoSink(out, 32, 32, Fraction(25)) as sink:
+            sink.write(np.zeros((32, 32, 3), np.uint8))
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644

@@ -339,6 +339,9 @@ class VideoSink:
             if self._audio is not None:
                 self._audio.pump(None)
             self._container.close()
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes 0600; the user's umask decides, as for any file
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()

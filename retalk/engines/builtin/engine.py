@@ -124,6 +124,8 @@ class BuiltinEngine(Engine):
         # a clip that barely moves its mouth (or a photo) gets a typical human range instead
         rich_range = o_hi - o_lo >= 0.08
         if not rich_range:
+            # one mouth shape (a photo): rest nearly closed even if the picture's mouth is open
+            o_lo = min(o_lo, 0.06)
             o_hi = o_lo + 0.17
         w_mid = 0.5 * (w_lo + w_hi)
         w_half = max(0.5 * (w_hi - w_lo), 0.06 * w_mid)
@@ -272,10 +274,10 @@ class BuiltinEngine(Engine):
         lips = fg[mouth_u8 > 128]
         if len(lips) == 0:
             return fg
-        colour = np.percentile(lips, 30, axis=0) * 0.6
+        colour = np.percentile(lips, 30, axis=0) * 0.55
         mid = 0.5 * (upper + lower)
         line = np.zeros(fg.shape[:2], np.float32)
-        thick = max(1, int(round(0.03 * iod)))
+        thick = max(1, int(round(0.035 * iod)))
         cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, thick, cv2.LINE_AA, shift=4)
         line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.012 * iod)) * strength
         # fade towards the corners, where real lips meet softly
@@ -323,6 +325,8 @@ class BuiltinEngine(Engine):
         # 2. the chosen mouth, warped with the same triangles
         inv = cv2.invertAffineTransform(t)
         src_lib = np.concatenate([lj[CONTROL], L.apply_affine(inv, border + off)])
+        t_gap = float(self.t_open[i])
+        closing = dj[0] > t_gap + 0.015
         fg = warp.warp(entry.crop, src_lib).astype(np.float32)
         prev = self._jump_from(i)
         if prev is not None:
@@ -341,7 +345,6 @@ class BuiltinEngine(Engine):
         skin = (mask_u8 > 128) & (cv2.dilate(mouth_u8, np.ones((3, 3), np.uint8), iterations=max(1, int(0.06 * iod))) == 0)
         fg = match_mean_colour(fg, bg, skin)
         # 3. mouth interior where the target opens wider than the chosen mouth
-        t_gap = float(self.t_open[i])
         if t_gap > 0.03 and dj[0] < 0.6 * t_gap:
             a = float(np.clip((t_gap - dj[0]) / (0.5 * t_gap), 0.0, 1.0))
             lip_px = fg[(mouth_u8 > 128)]
@@ -352,9 +355,11 @@ class BuiltinEngine(Engine):
             inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth)
             alpha *= a
             fg = fg * (1 - alpha[..., None]) + inner * alpha[..., None]
-        elif dj[0] > t_gap + 0.015:
+        elif closing:
             # closing a parted mouth squeezes its interior into a line: draw where the lips meet instead
-            fg = self._lip_contact(fg, tgt[L.UPPER_INNER] - off, tgt[L.LOWER_INNER] - off, mouth_u8, iod,
+            up_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.UPPER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
+            lo_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.LOWER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
+            fg = self._lip_contact(fg, up_c, lo_c, mouth_u8, iod,
                                    float(np.clip((dj[0] - t_gap) / 0.05, 0.0, 1.0)))
         m = feather(mask_u8.astype(np.float32) / 255.0, max(1.0, 0.06 * iod))
         out = laplacian_blend(fg, bg.astype(np.float32), m, levels=4)
