@@ -47,6 +47,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
     p.add_argument("--no-asr", action="store_true",
                    help="do not run the English phone recognizer; mouth motion from acoustics only")
+    p.add_argument("--enhancer", metavar="NAME",
+                   help="restore the face of every rendered frame with a released network: gfpgan "
+                        "(needs pip install 'retalk[neural]' and GFPGANv1.3.pth in the checkpoints folder)")
 
 
 def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
@@ -147,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default ./checkpoints or $RETALK_CHECKPOINTS)")
     _add_portrait(p, references=False)
 
-    sub.add_parser("doctor", parents=[common], help="show versions, found checkpoints and the compute device",
-                   description="Print what is installed, which checkpoints are found (with sizes and sha256) "
-                               "and which device neural engines would use.")
+    p = sub.add_parser("doctor", parents=[common], help="show versions, found checkpoints and the compute device",
+                       description="Print what is installed, which checkpoints are found (with sizes and sha256) "
+                                   "and which device neural engines would use.")
+    p.add_argument("--checkpoints", metavar="DIR",
+                   help="folder to look in (default ./checkpoints or $RETALK_CHECKPOINTS)")
     return parser
 
 
@@ -168,7 +173,7 @@ def _run_sync(args: argparse.Namespace) -> int:
         os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
     opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                        recognize=not args.no_asr, expression_scale=args.expression_scale, crf=args.crf,
-                       preset=args.preset, progress=not args.quiet and sys.stderr.isatty())
+                       preset=args.preset, enhancer=args.enhancer, progress=not args.quiet and sys.stderr.isatty())
     res = sync(args.face, args.audio, args.outfile, opts)
     print(f"{res.path}  ({res.frames} frames, {res.fps:.3f} fps, {res.duration:.2f} s)")
     return 0
@@ -221,8 +226,6 @@ def _run_say(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: cannot read the text ({type(exc).__name__}); give a UTF-8 text file") from None
     else:
         text = args.text
-    if args.face and args.enhancer:
-        raise InputError("--enhancer applies to --image (portrait animation), not to --face")
     if args.checkpoints:
         os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
     speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
@@ -234,7 +237,7 @@ def _run_say(args: argparse.Namespace) -> int:
 
             opts = SyncOptions(engine=args.engine, fps=args.fps, phones=speech.phones,
                                expression_scale=args.expression_scale, crf=args.crf, preset=args.preset,
-                               progress=not args.quiet and sys.stderr.isatty())
+                               enhancer=args.enhancer, progress=not args.quiet and sys.stderr.isatty())
             res = sync(args.face, wav, args.outfile, opts)
             size = ""
         else:
@@ -249,6 +252,8 @@ def _run_say(args: argparse.Namespace) -> int:
 def _run_doctor(args: argparse.Namespace) -> int:
     from retalk.doctor import report
 
+    if args.checkpoints:
+        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
     print(report())
     return 0
 

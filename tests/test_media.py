@@ -131,3 +131,22 @@ def test_output_permissions_follow_umask(tmp_path):
     finally:
         os.umask(old)
     assert (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_png_alpha_is_put_on_white(tmp_path):
+    import cv2
+
+    from retalk.media import read_image
+
+    rgba = np.zeros((40, 30, 4), np.uint8)
+    rgba[..., 2] = 200  # red in BGR order
+    rgba[:20, :, 3] = 255  # top half opaque, bottom half transparent
+    rgba[20:, :, 3] = 0
+    rgba[10, 10, 3] = 128
+    p = tmp_path / "a.png"
+    cv2.imwrite(str(p), rgba)
+    img = read_image(p)
+    assert img.shape == (40, 30, 3)
+    assert tuple(img[0, 0]) == (200, 0, 0)
+    assert tuple(img[30, 5]) == (255, 255, 255)
+    assert abs(int(img[10, 10, 1]) - 127) <= 1  # half transparent over white
