@@ -37,14 +37,17 @@ class TriangleWarp:
     Pixels outside the points' convex hull map to themselves (identity).
     ``step``: the map is evaluated every ``step`` pixels and interpolated linearly in
     between; a piecewise-affine map is continuous, so only creases are approximated.
+    ``triangles``: a triangulation to reuse (e.g. the previous frame's); it is kept while it
+    still tiles the points without flips, or always with ``keep_triangles`` (a closing eyelid
+    must keep its topology even as triangles collapse).
     """
 
     def __init__(self, target: np.ndarray, size: tuple[int, int], step: int = 2,
-                 triangles: np.ndarray | None = None) -> None:
+                 triangles: np.ndarray | None = None, keep_triangles: bool = False) -> None:
         self.target = np.asarray(target, np.float64)
         self.size = size
         self.step = max(1, int(step))
-        if triangles is None or not consistent(self.target, triangles):
+        if triangles is None or not (keep_triangles or consistent(self.target, triangles)):
             triangles = Delaunay(self.target).simplices
         self.tri = np.asarray(triangles, np.int32)
         w, h = size

@@ -144,33 +144,6 @@ def blink_curve(n: int, fps: float, samples: np.ndarray | None = None, sample_ra
     return c.astype(np.float32)
 
 
-class _FixedMeshWarp(TriangleWarp):
-    """A :class:`TriangleWarp` with a given triangulation (so a closing eye's mesh never re-triangulates)."""
-
-    def __init__(self, target: np.ndarray, size: tuple[int, int], triangles: np.ndarray, step: int = 1) -> None:
-        self.target = np.asarray(target, np.float64)
-        self.size = size
-        self.step = max(1, int(step))
-        self.tri = triangles.astype(np.int32)
-        w, h = size
-        gw, gh = -(-w // self.step), -(-h // self.step)
-        off = (self.step - 1) / 2.0
-        grid_pts = (self.target - off) / self.step
-        ids = np.zeros((gh, gw), np.uint16)
-        for t, (a, b, c) in enumerate(self.tri):
-            pts = np.round(grid_pts[[a, b, c]] * 16).astype(np.int32)
-            cv2.fillConvexPoly(ids, pts, int(t + 1), lineType=cv2.LINE_8, shift=4)
-        self.ids = ids
-        ys, xs = np.mgrid[0:gh, 0:gw]
-        self._x = (xs * self.step + off).astype(np.float32)
-        self._y = (ys * self.step + off).astype(np.float32)
-        tri_pts = self.target[self.tri]
-        m = np.concatenate([tri_pts, np.ones((len(self.tri), 3, 1))], axis=2)
-        det = np.linalg.det(m)
-        m[np.abs(det) < 1e-9] += np.eye(3) * 1e-6
-        self._inv = np.linalg.inv(m)
-
-
 @dataclass
 class _EyeModel:
     eye: EyeIndices
@@ -264,7 +237,7 @@ class EyelidRenderer:
         if x1 - x0 < 4 or y1 - y0 < 4:
             return
         off = np.array([x0, y0], np.float64)
-        warp = _FixedMeshWarp(tgt - off, (x1 - x0, y1 - y0), m.triangles, step=1)
+        warp = TriangleWarp(tgt - off, (x1 - x0, y1 - y0), step=1, triangles=m.triangles, keep_triangles=True)
         roi = warp.warp(frame, src, border=cv2.BORDER_REFLECT).astype(np.float32)
         # outside the mesh (beyond the fixed ring) the picture is unchanged
         outside = warp.ids == 0
