@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   -> creates .venv, installs retalk (light: no torch), renders out/demo.mp4 from generated inputs
-#   make test   -> creates .venv, installs retalk with the neural and test extras, runs the whole suite
+#   make test   -> creates .venv, installs retalk with the neural, ray and test extras, runs the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -17,7 +17,7 @@ $(VENV)/.base: $(PY) $(DEPS)
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base $(DEPS)
-	$(PIP) install -c constraints.txt -e '.[neural,test]'
+	$(PIP) install -c constraints.txt -e '.[neural,ray,test]'
 	touch $@
 
 install: $(VENV)/.base

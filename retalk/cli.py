@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default ./checkpoints or $RETALK_CHECKPOINTS)")
     _add_portrait(p, references=False)
 
+    from retalk.evaluate.cli_eval import add_eval_parser
+
+    add_eval_parser(sub, [common])
+
     p = sub.add_parser("doctor", parents=[common], help="show versions, found checkpoints and the compute device",
                        description="Print what is installed, which checkpoints are found (with sizes and sha256) "
                                    "and which device neural engines would use.")
@@ -274,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run_say(args)
         if args.command == "doctor":
             return _run_doctor(args)
+        if args.command == "eval":
+            from retalk.evaluate.cli_eval import run_eval
+
+            return run_eval(args)
         parser.error(f"unknown command {args.command}")
     except RetalkError as exc:
         if args.verbose >= 2:
