@@ -163,7 +163,8 @@ def test_say_closes_lips_on_bilabials(tmp_path, photo):
                    "--preset", "ultrafast")
     assert proc.returncode == 0, proc.stderr
     score = phonetic_sync(out, synthesize(SAY_TEXT).phones)
-    assert score.passed(), score
+    # the synthesizer's own timings drive the mouth, so every p/b/m closes
+    assert score.closed_fraction == 1.0 and score.passed(), score
 
 
 def test_no_face_one_line_error(tmp_path, short_wav):
@@ -249,3 +250,24 @@ def test_reference_video_round_trip(default_clip):
     pose = reference_pose(ref, 25.0, 2 * n)  # longer than the reference: played back and forth
     assert pose.shape == (2 * n, 5) and np.isfinite(pose).all()
     assert np.abs(np.diff(pose[:, :3], axis=0)).max() < 3.0
+
+
+def test_independent_detector_finds_the_face(default_clip):
+    """scikit-image's LBP frontal-face cascade (not mediapipe) finds the face in >= 95% of frames."""
+    from skimage import data
+    from skimage.color import rgb2gray
+    from skimage.feature import Cascade
+
+    out, _, _ = default_clip
+    detector = Cascade(data.lbp_frontal_face_cascade_filename())
+    frames = list(iter_frames(probe_video(out)))[::3]
+    found = 0
+    for f in frames:
+        g = rgb2gray(f)
+        hits = detector.detect_multi_scale(img=g, scale_factor=1.2, step_ratio=1, min_size=(60, 60),
+                                           max_size=(400, 400))
+        found += bool(hits)
+    assert found / len(frames) >= 0.95, f"{found}/{len(frames)}"
+    blank = np.tile(np.linspace(0, 1, frames[0].shape[1])[None, :], (frames[0].shape[0], 1))
+    assert not detector.detect_multi_scale(img=blank, scale_factor=1.2, step_ratio=1, min_size=(60, 60),
+                                           max_size=(400, 400))  # the detector is not trivially positive
