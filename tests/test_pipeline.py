@@ -77,3 +77,25 @@ def test_no_face_passes_through(tmp_path, noface_clip, short_wav):
     # frames 0..24 then back (ping-pong): 25 -> 23
     assert np.abs(dst[3].astype(int) - src[3]).mean() < 3
     assert np.abs(dst[26].astype(int) - src[22]).mean() < 3
+
+
+def test_smoothing_keeps_closures_and_matches_the_speakers_pace():
+    from retalk.engines.builtin.engine import match_smoothness, smooth_pinned
+
+    rng = np.random.default_rng(0)
+    x = np.clip(0.08 + 0.05 * rng.standard_normal(200), 0, None)
+    pinned = np.zeros(200, bool)
+    pinned[::17] = True
+    x[pinned] = 0.0
+    # the banded solve equals the dense least-squares solution with pinned rows
+    w = 3.0
+    a = np.eye(200) + w * np.diff(np.eye(200), axis=0).T @ np.diff(np.eye(200), axis=0)
+    b = x.copy()
+    for i in np.flatnonzero(pinned):
+        a[i] = 0
+        a[i, i] = 1
+    assert np.allclose(np.linalg.solve(a, b), smooth_pinned(x, pinned, w), atol=1e-10)
+    y = match_smoothness(x, pinned, 0.01)
+    free = ~pinned[1:] & ~pinned[:-1]
+    assert np.allclose(y[pinned], 0.0, atol=1e-12)
+    assert abs(np.abs(np.diff(y))[free].mean() - 0.01) < 0.001

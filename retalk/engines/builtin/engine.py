@@ -68,6 +68,63 @@ def _lower_face_box(lm: np.ndarray, margin: float, shape: tuple[int, int]) -> tu
     return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
 
 
+def _mean_step(series: np.ndarray, frames: np.ndarray) -> float:
+    """Mean absolute change between consecutive source frames (only pairs that are both valid)."""
+    consecutive = np.diff(frames) == 1
+    return float(np.abs(np.diff(series))[consecutive].mean()) if consecutive.any() else 0.0
+
+
+def smooth_pinned(x: np.ndarray, pinned: np.ndarray, weight: float) -> np.ndarray:
+    """Minimise sum (y - x)^2 + weight * sum (y[i+1] - y[i])^2 with y = x at ``pinned`` frames.
+
+    A tridiagonal solve; pinned frames (closures) keep their value exactly and the
+    frames around them approach it smoothly.
+    """
+    n = len(x)
+    if n < 3 or weight <= 0:
+        return x.copy()
+    from scipy.linalg import solve_banded
+
+    # banded storage: ab[0, j] = A[j-1, j], ab[1, j] = A[j, j], ab[2, j] = A[j+1, j]
+    ab = np.zeros((3, n))
+    ab[1] = 1.0 + 2 * weight
+    ab[1, 0] = ab[1, -1] = 1.0 + weight
+    ab[0, 1:] = -weight
+    ab[2, :-1] = -weight
+    rhs = x.astype(np.float64).copy()
+    for i in np.flatnonzero(pinned):  # a pinned row reads y_i = x_i
+        ab[1, i] = 1.0
+        if i + 1 < n:
+            ab[0, i + 1] = 0.0
+        if i > 0:
+            ab[2, i - 1] = 0.0
+    return solve_banded((1, 1), ab, rhs)
+
+
+def match_smoothness(x: np.ndarray, pinned: np.ndarray, target_step: float) -> np.ndarray:
+    """Smooth ``x`` (pinned frames fixed) just enough that its mean frame-to-frame change between
+    unpinned frames is ``target_step`` (closing and opening around a closure stay as sharp as they are)."""
+    free = ~pinned[1:] & ~pinned[:-1]
+    if target_step <= 0 or len(x) < 3 or not free.any():
+        return x
+
+    def step(y: np.ndarray) -> float:
+        return float(np.abs(np.diff(y))[free].mean())
+
+    if step(x) <= target_step:
+        return x
+    lo, hi = 0.0, 1.0
+    while step(smooth_pinned(x, pinned, hi)) > target_step and hi < 256:
+        lo, hi = hi, hi * 2
+    for _ in range(12):  # bisection on the weight: the change falls monotonically as it grows
+        mid = 0.5 * (lo + hi)
+        if step(smooth_pinned(x, pinned, mid)) > target_step:
+            lo = mid
+        else:
+            hi = mid
+    return smooth_pinned(x, pinned, hi).astype(x.dtype)
+
+
 class BuiltinEngine(Engine):
     """Photoreal lip sync from the speaker's own footage; see the module docstring.
 
@@ -78,7 +135,7 @@ class BuiltinEngine(Engine):
     name = "builtin"
     batch_size = 8
 
-    def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, jump_cost: float = 3.0,
+    def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, jump_cost: float = 5.0,
                  shape_tolerance: float = 0.1, crossfade: bool = True, **_: object) -> None:
         self.budget = library_budget_mb * 1e6
         self.max_entries = max_entries
@@ -145,6 +202,9 @@ class BuiltinEngine(Engine):
             t_open = o_lo + m.opening * (o_hi - o_lo)
         # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
         t_open = np.where(m.closed, min(o_lo, float(desc_all[:, 0].min()), 0.005), t_open)
+        if rich_range:
+            # move like this speaker moves: as smooth frame to frame as their own lips, closures kept shut
+            t_open = match_smoothness(t_open, m.closed, _mean_step(desc_all[:, 0], valid_idx))
         t_width = w_mid + m.width * w_half
         self.t_open, self.t_width = t_open.astype(np.float32), t_width.astype(np.float32)
         self.selection = self._select(t_open, t_width, m.closed, (o_hi - o_lo), w_half)
