@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retalk.engines.base import Plan, RenderItem, create_engine
+from retalk.engines.base import Plan, RenderItem, create_engine, render_in_order
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
@@ -191,30 +191,19 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         with VideoSink(out_path, info.width, info.height, info.fps, audio_path=audio,
                        duration=speech.duration, crf=opt.crf, preset=opt.preset) as sink:
             bar = tqdm(total=n_out, desc="rendering", unit="frame", disable=not opt.progress, leave=False)
-            batch: list[RenderItem] = []
-            pending: list[tuple[int, np.ndarray | None]] = []
 
-            def flush() -> None:
-                out = engine.render(batch) if batch else []
-                if restorer is not None:
-                    out = [restorer.restore(f, track.landmarks[it.src_index, :, :2]) for f, it in zip(out, batch)]
-                rendered = iter(out)
-                for _, f in pending:
-                    sink.write(next(rendered) if f is None else f)
-                    bar.update(1)
-                batch.clear()
-                pending.clear()
+            def emit(item: RenderItem | None, frame: np.ndarray) -> None:
+                if item is not None and restorer is not None:
+                    frame = restorer.restore(frame, track.landmarks[item.src_index, :, :2])
+                sink.write(frame)
+                bar.update(1)
 
-            for i, frame in enumerate(prefetch(_ScheduledFrames(info, schedule, n_src))):
-                src = int(schedule[i])
-                if track.valid[src]:
-                    batch.append(RenderItem(i, src, frame))
-                    pending.append((i, None))
-                else:
-                    pending.append((i, frame))
-                if len(batch) >= engine.batch_size:
-                    flush()
-            flush()
+            def stream() -> Iterator[RenderItem | np.ndarray]:
+                for i, frame in enumerate(prefetch(_ScheduledFrames(info, schedule, n_src))):
+                    src = int(schedule[i])
+                    yield RenderItem(i, src, frame) if track.valid[src] else frame
+
+            render_in_order(engine, stream(), emit)
             bar.close()
             if sink.frames_written != n_out:
                 raise InputError(f"{face}: expected {n_out} frames, rendered {sink.frames_written}")

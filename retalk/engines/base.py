@@ -13,7 +13,7 @@ and muxing. An engine sees:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +70,34 @@ class Engine(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+
+def render_in_order(engine: Engine, stream: Iterable[RenderItem | np.ndarray],
+                    emit: Callable[[RenderItem | None, np.ndarray], None]) -> None:
+    """Render a stream in the engine's batches and hand every frame to ``emit`` in stream order.
+
+    ``stream`` yields :class:`RenderItem` (frames to render) or bare frames (to pass through
+    unchanged, e.g. without a face); ``emit(item, frame)`` gets the item (None for a bare frame).
+    """
+    batch: list[RenderItem] = []
+    pending: list[tuple[RenderItem | None, np.ndarray | None]] = []
+
+    def flush() -> None:
+        rendered = iter(engine.render(batch) if batch else ())
+        for item, frame in pending:
+            emit(item, next(rendered) if item is not None else frame)
+        batch.clear()
+        pending.clear()
+
+    for x in stream:
+        if isinstance(x, RenderItem):
+            batch.append(x)
+            pending.append((x, None))
+        else:
+            pending.append((None, x))
+        if len(batch) >= max(1, engine.batch_size):
+            flush()
+    flush()
 
 
 EngineFactory = Callable[..., Engine]

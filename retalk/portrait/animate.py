@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from retalk.engines.base import Plan, RenderItem, create_engine
+from retalk.engines.base import Plan, RenderItem, create_engine, render_in_order
 from retalk.errors import InputError
 from retalk.face import landmarks as L
 from retalk.face.tracker import FaceTrack
@@ -233,23 +233,15 @@ def animate(image: str | Path, audio: str | Path, outfile: str | Path,
         with VideoSink(out_path, ow, oh, rate, audio_path=audio, duration=speech.duration, crf=opt.crf,
                        preset=opt.preset) as sink:
             bar = tqdm(total=n, desc="animating", unit="frame", disable=not opt.progress, leave=False)
-            batch: list[RenderItem] = []
 
-            def flush() -> None:
-                for item, frame in zip(batch, engine.render(batch)):
-                    out = np.ascontiguousarray(frame[oy:oy + oh, ox:ox + ow])
-                    if restorer is not None:
-                        lm_out = lms[item.src_index, :, :2] - (ox, oy)
-                        out = restorer.restore(out, lm_out)
-                    sink.write(out)
-                    bar.update(1)
-                batch.clear()
+            def emit(item: RenderItem | None, frame: np.ndarray) -> None:
+                out = np.ascontiguousarray(frame[oy:oy + oh, ox:ox + ow])
+                if restorer is not None and item is not None:
+                    out = restorer.restore(out, lms[item.src_index, :, :2] - (ox, oy))
+                sink.write(out)
+                bar.update(1)
 
-            for i, frame in enumerate(prefetch(background())):
-                batch.append(RenderItem(i, i + 1, frame))
-                if len(batch) >= engine.batch_size:
-                    flush()
-            flush()
+            render_in_order(engine, (RenderItem(i, i + 1, f) for i, f in enumerate(prefetch(background()))), emit)
             bar.close()
             if sink.frames_written != n:
                 raise InputError(f"{image}: expected {n} frames, rendered {sink.frames_written}")
