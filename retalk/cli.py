@@ -98,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--verbose", "-v", action="count", default=argparse.SUPPRESS,
                         help="more log output (-v info, -vv debug, with tracebacks on errors)")
     common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
-    for a in common._actions:
-        parser._add_action(a)
-    parser.set_defaults(verbose=0, quiet=False)
+    # separate actions on the main parser (sharing them would let a sub-parser's default undo `retalk -v sync`)
+    parser.add_argument("--verbose", "-v", action="count", default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", "-q", action="store_true", default=False, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("sync", parents=[common], help="lip-sync a talking-head video (or photo) to new speech",

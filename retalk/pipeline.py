@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,7 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
     try:
         tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
         n_src = 0
+        t0 = time.perf_counter()
         bar = tqdm(total=info.n_frames, desc="analysing", unit="frame", disable=not opt.progress, leave=False)
         for k, frame in enumerate(prefetch(iter_frames(info))):
             lm = tracker.update(frame)
@@ -175,6 +177,8 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         if n_src == 0:
             raise InputError(f"{face}: no frames could be decoded")
         track = tracker.finish()
+        t1 = time.perf_counter()
+        log.info("analysis: %d source frames in %.1f s (%.1f fps)", n_src, t1 - t0, n_src / max(t1 - t0, 1e-9))
         face_fraction = float(track.valid.mean())
         if face_fraction == 0.0:
             log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
@@ -203,10 +207,14 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
                     src = int(schedule[i])
                     yield RenderItem(i, src, frame) if track.valid[src] else frame
 
+            t2 = time.perf_counter()
             render_in_order(engine, stream(), emit)
             bar.close()
             if sink.frames_written != n_out:
                 raise InputError(f"{face}: expected {n_out} frames, rendered {sink.frames_written}")
+        t3 = time.perf_counter()
+        log.info("speech analysis and planning %.1f s; rendering + encoding: %d frames in %.1f s (%.1f fps)",
+                 t2 - t1, n_out, t3 - t2, n_out / max(t3 - t2, 1e-9))
     finally:
         engine.close()
     log.info("wrote %s: %d frames at %.3f fps (%.2f s), face in %.0f%% of source frames",

@@ -80,3 +80,12 @@ def test_cli_sync_writes_video(tmp_path, face_clip, short_wav):
     proc = run("sync", "--face", face_clip, "--audio", short_wav, "--outfile", out, "-q", "--preset", "ultrafast")
     assert proc.returncode == 0, proc.stderr
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_global_flags_before_or_after_the_command():
+    from retalk.cli import build_parser
+
+    for argv, verbose, quiet in ((["-v", "doctor"], 1, False), (["doctor", "-vv"], 2, False),
+                                 (["-q", "doctor"], 0, True), (["doctor"], 0, False)):
+        args = build_parser().parse_args(argv)
+        assert (args.verbose, args.quiet) == (verbose, quiet), argv
