@@ -405,8 +405,8 @@ class BuiltinEngine(Engine):
         skin = (mask_u8 > 128) & (cv2.dilate(mouth_u8, np.ones((3, 3), np.uint8), iterations=max(1, int(0.06 * iod))) == 0)
         fg = match_mean_colour(fg, bg, skin)
         # 3. mouth interior where the target opens wider than the chosen mouth
-        if t_gap > 0.03 and dj[0] < 0.6 * t_gap:
-            a = float(np.clip((t_gap - dj[0]) / (0.5 * t_gap), 0.0, 1.0))
+        if t_gap > 0.03 and t_gap - dj[0] > 0.03:
+            a = float(np.clip((t_gap - dj[0]) / max(0.5 * t_gap, 0.06), 0.0, 1.0))
             lip_px = fg[(mouth_u8 > 128)]
             lip_rgb = lip_px.mean(0) if len(lip_px) else np.array([150, 80, 80])
             skin_rgb = bg[skin].mean(0) if skin.any() else np.array([180, 140, 120])
