@@ -230,7 +230,8 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
         opening = np.where(speech, ap_f, 0.0)
         closed = clo_f | ~speech
         width = np.zeros(n_frames)
-    # coarticulation: articulators move smoothly (~45 ms), lips approach and leave a closure over a frame
+    # coarticulation: articulators move smoothly (Gaussian, sigma 70 ms); lips approach and leave a closure
+    # over a frame
     sm = gaussian_filter1d(opening, sigma=max(0.07 * fps, 0.5), mode="nearest")
     near = np.zeros_like(closed)
     near[1:] |= closed[:-1]

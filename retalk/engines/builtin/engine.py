@@ -146,6 +146,7 @@ class BuiltinEngine(Engine):
         self.entries: list[LibraryEntry] = []
         self._bytes = 0
         self._triangles: np.ndarray | None = None
+        self._teeth: dict[int, np.ndarray | None] = {}
         self.plan: Plan | None = None
 
     # ---------------------------------------------------------------- analysis
@@ -188,18 +189,16 @@ class BuiltinEngine(Engine):
         w_half = max(0.5 * (w_hi - w_lo), 0.06 * w_mid)
         self.range = (float(o_lo), float(o_hi))
         m = plan.mouth
+        t_open = o_lo + m.opening * (o_hi - o_lo)
         if rich_range:
             # quantile mapping: the speech's openings take this speaker's own distribution of openings
             open_frames = ~m.closed & (m.opening > 0)
-            t_open = o_lo + m.opening * (o_hi - o_lo)
-            if open_frames.sum() >= 5:
-                ranks = (np.argsort(np.argsort(m.opening[open_frames])) + 0.5) / open_frames.sum()
-                src = desc_all[:, 0][desc_all[:, 0] > o_lo + 0.1 * (o_hi - o_lo)]
-                if len(src) >= 5:
-                    t_open[open_frames] = np.quantile(src, ranks) * np.clip(m.opening[open_frames] /
-                                                                           max(float(np.median(m.opening[open_frames])), 1e-6), 0.0, 1.0) ** 0.25
-        else:
-            t_open = o_lo + m.opening * (o_hi - o_lo)
+            src = desc_all[:, 0][desc_all[:, 0] > o_lo + 0.1 * (o_hi - o_lo)]
+            if open_frames.sum() >= 5 and len(src) >= 5:
+                o = m.opening[open_frames]
+                ranks = (np.argsort(np.argsort(o)) + 0.5) / len(o)
+                quiet = np.clip(o / max(float(np.median(o)), 1e-6), 0.0, 1.0) ** 0.25  # soft syllables stay small
+                t_open[open_frames] = np.quantile(src, ranks) * quiet
         # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
         t_open = np.where(m.closed, min(o_lo, float(desc_all[:, 0].min()), 0.005), t_open)
         if rich_range:
@@ -208,10 +207,9 @@ class BuiltinEngine(Engine):
         t_width = w_mid + m.width * w_half
         self.t_open, self.t_width = t_open.astype(np.float32), t_width.astype(np.float32)
         self.selection = self._select(t_open, t_width, m.closed, (o_hi - o_lo), w_half)
-        rich = len(np.unique(np.round(lib[:, 0] / max(o_hi - o_lo, 1e-3) * 10))) >= 4
         log.info("built-in engine: %d library mouths (every %d frames), %s; opening range %.3f–%.3f",
-                 len(self.entries), self.stride, "varied" if rich else "few shapes: warping + synthesized interior",
-                 o_lo, o_hi)
+                 len(self.entries), self.stride,
+                 "varied" if rich_range else "few shapes: warping + synthesized interior", o_lo, o_hi)
 
     def _select(self, t_open: np.ndarray, t_width: np.ndarray, closed: np.ndarray, o_range: float,
                 w_half: float) -> np.ndarray:
@@ -263,7 +261,7 @@ class BuiltinEngine(Engine):
         one opens along an arch. The lower lip takes 85% of the change, the upper
         lip 15%; the chin and jaw follow the lower lip's middle, fading towards the ears.
         """
-        o, ex, ey = L.face_frame(lm_j)
+        _, ex, ey = L.face_frame(lm_j)
         iod = float(L.interocular(lm_j))
         f = L.to_face_coords(lm_j)
         up_in, lo_in = L.UPPER_INNER, L.LOWER_INNER
@@ -277,7 +275,6 @@ class BuiltinEngine(Engine):
             new_gap = gap + np.maximum(t_open - mid, 0.0) * arch
         new_gap = np.maximum(new_gap, 0.002)
         change = new_gap - gap  # per pair, face units (+ opens)
-        dy = np.zeros(len(f))
         d_mid = float(change[3:8].mean())
         # chin, jaw and lower face follow the middle of the lower lip
         y_m = 0.5 * (f[L.MOUTH_LEFT, 1] + f[L.MOUTH_RIGHT, 1])
@@ -308,7 +305,13 @@ class BuiltinEngine(Engine):
         return disp
 
     def _teeth_colour(self, entry: LibraryEntry, lj: np.ndarray) -> np.ndarray | None:
-        """Mean colour of bright pixels inside the entry's own inner lips (its visible teeth), if any."""
+        """Mean colour of bright pixels inside the entry's own inner lips (its visible teeth), if any; once per entry."""
+        if entry.index not in self._teeth:
+            self._teeth[entry.index] = self._measure_teeth(entry, lj)
+        return self._teeth[entry.index]
+
+    @staticmethod
+    def _measure_teeth(entry: LibraryEntry, lj: np.ndarray) -> np.ndarray | None:
         inside = polygon_mask(entry.crop.shape[:2], lj[L.LIPS_INNER]) > 128
         px = entry.crop[inside].astype(np.float32)
         if len(px) < 12:
@@ -340,18 +343,32 @@ class BuiltinEngine(Engine):
         thick = max(1, int(round(0.035 * iod)))
         cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, thick, cv2.LINE_AA, shift=4)
         line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.012 * iod)) * strength
-        # fade towards the corners, where real lips meet softly
         return fg * (1 - line[..., None]) + colour * line[..., None]
+
+    def _entry_points(self, entry: LibraryEntry) -> np.ndarray:
+        """The entry's landmarks (478, 2) in its crop's pixel coordinates."""
+        assert self.plan is not None
+        return self.plan.track.landmarks[entry.index, :, :2].astype(np.float64) - (entry.x0, entry.y0)
+
+    @staticmethod
+    def _warp_entry(entry: LibraryEntry, lj: np.ndarray, to_frame: np.ndarray, warp: TriangleWarp,
+                    border_frame: np.ndarray) -> np.ndarray:
+        """Warp an entry's crop onto the target geometry of ``warp`` (float32 ROI).
+
+        ``to_frame``: the similarity from crop to frame coordinates; the ROI border
+        points (``border_frame``, frame pixels) are carried back into the crop by its inverse.
+        """
+        src = np.concatenate([lj[CONTROL], L.apply_affine(cv2.invertAffineTransform(to_frame), border_frame)])
+        return warp.warp(entry.crop, src).astype(np.float32)
 
     def render_one(self, item: RenderItem) -> np.ndarray:
         plan = self.plan
         if plan is None or not self.entries:
             return item.frame
         i, k, frame = item.out_index, item.src_index, item.frame
-        lms = plan.track.landmarks
-        lb = lms[k, :, :2].astype(np.float64)
+        lb = plan.track.landmarks[k, :, :2].astype(np.float64)
         entry = self.entries[int(self.selection[i])]
-        lj = lms[entry.index, :, :2].astype(np.float64) - (entry.x0, entry.y0)
+        lj = self._entry_points(entry)
         dj = self.lib_desc[int(self.selection[i])]
         d_width = float(self.t_width[i] - dj[1]) * 0.7
         lj_res = lj + self._residual(lj, float(self.t_open[i]), d_width)
@@ -383,19 +400,16 @@ class BuiltinEngine(Engine):
         src_bg = np.concatenate([lb[CONTROL] - off, border])
         bg = warp.warp(frame, src_bg + off, border=cv2.BORDER_REFLECT)
         # 2. the chosen mouth, warped with the same triangles
-        inv = cv2.invertAffineTransform(t)
-        src_lib = np.concatenate([lj[CONTROL], L.apply_affine(inv, border + off)])
         t_gap = float(self.t_open[i])
         closing = dj[0] > t_gap + 0.015
-        fg = warp.warp(entry.crop, src_lib).astype(np.float32)
+        fg = self._warp_entry(entry, lj, t, warp, border + off)
         prev = self._jump_from(i)
         if prev is not None:
             # a jump to another part of the clip: mix in the mouth we came from for one frame, so it does not pop
             pe = self.entries[prev]
-            lp = lms[pe.index, :, :2].astype(np.float64) - (pe.x0, pe.y0)
-            tp = L.similarity_transform(lp[L.STABLE], lb[L.STABLE])
-            src_prev = np.concatenate([lp[CONTROL], L.apply_affine(cv2.invertAffineTransform(tp), border + off)])
-            fg = 0.5 * fg + 0.5 * warp.warp(pe.crop, src_prev).astype(np.float32)
+            lp = self._entry_points(pe)
+            fg = 0.5 * fg + 0.5 * self._warp_entry(pe, lp, L.similarity_transform(lp[L.STABLE], lb[L.STABLE]),
+                                                   warp, border + off)
         # mask: lower face, feathered
         hull = cv2.convexHull((tgt[MASK_POINTS] - off).astype(np.float32)).reshape(-1, 2)
         mask_u8 = polygon_mask((rh, rw), hull)
