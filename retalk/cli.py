@@ -29,8 +29,34 @@ def _box(text: str) -> tuple[float, float, float, float]:
     return tuple(parts)  # type: ignore[return-value]
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_output(p: argparse.ArgumentParser) -> None:
+    """The output file and its encoding (every rendering command)."""
     p.add_argument("--outfile", "-o", required=True, help="output video (.mp4, .mov or .mkv); written atomically")
+    p.add_argument("--crf", type=int, default=17, help="H.264 quality, lower = better (default 17, visually lossless)")
+    p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+
+
+def _add_speech(p: argparse.ArgumentParser) -> None:
+    """The driving speech as a file (``sync``, ``animate``)."""
+    p.add_argument("--audio", required=True, help="speech: any audio file, or a video whose sound to use")
+    p.add_argument("--no-asr", action="store_true",
+                   help="do not run the English phone recognizer; mouth motion from acoustics only")
+
+
+def _add_mouth(p: argparse.ArgumentParser) -> None:
+    """Mouth amplitude and face restoration (every rendering command)."""
+    p.add_argument("--expression-scale", "--expression_scale", type=float, default=1.0, dest="expression_scale",
+                   help="mouth amplitude; 1 = natural, <1 subtler, >1 more pronounced")
+    p.add_argument("--enhancer", metavar="NAME",
+                   help="restore the face of every rendered frame with a released network: gfpgan "
+                        "(needs pip install 'retalk[neural]' and GFPGANv1.3.pth in the checkpoints folder)")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    """Flags of dubbing a video (``sync``)."""
+    _add_speech(p)
+    _add_output(p)
+    _add_mouth(p)
     p.add_argument("--engine", default="builtin",
                    help="lip-sync engine: builtin (default, CPU, no weights), wav2lip (needs checkpoints), "
                         "passthrough (original mouth; a baseline)")
@@ -41,15 +67,6 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="speaker = the N-th face from the left (0-based) instead of the largest")
     p.add_argument("--box", type=_box, metavar="'X0 Y0 X1 Y1'",
                    help="speaker = the face overlapping this pixel box most")
-    p.add_argument("--expression-scale", "--expression_scale", type=float, default=1.0, dest="expression_scale",
-                   help="mouth amplitude; 1 = natural, <1 subtler, >1 more pronounced")
-    p.add_argument("--crf", type=int, default=17, help="H.264 quality, lower = better (default 17, visually lossless)")
-    p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
-    p.add_argument("--no-asr", action="store_true",
-                   help="do not run the English phone recognizer; mouth motion from acoustics only")
-    p.add_argument("--enhancer", metavar="NAME",
-                   help="restore the face of every rendered frame with a released network: gfpgan "
-                        "(needs pip install 'retalk[neural]' and GFPGANv1.3.pth in the checkpoints folder)")
 
 
 def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
@@ -65,8 +82,6 @@ def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
     p.add_argument("--pose-style", "--pose_style", type=int, default=0, dest="pose_style", metavar="N",
                    help="head-motion style: 0 calm, 1 nodding, 2 lively, 3 tilted, 4 turned, 5 reserved; "
                         "other numbers give further reproducible variants (default 0)")
-    p.add_argument("--expression-scale", "--expression_scale", type=float, default=1.0, dest="expression_scale",
-                   help="mouth amplitude; 1 = natural, <1 subtler, >1 more pronounced")
     for axis in ("yaw", "pitch", "roll"):
         p.add_argument(f"--input-{axis}", f"--input_{axis}", type=float, nargs="+", dest=f"input_{axis}",
                        metavar="DEG",
@@ -79,12 +94,7 @@ def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
                        help="take head motion from this talking video (tracked head pose and position)")
     p.add_argument("--blink-rate", "--blink_rate", type=float, default=17.0, dest="blink_rate", metavar="PER_MIN",
                    help="average generated blinks per minute (default 17; intervals are irregular)")
-    p.add_argument("--enhancer", metavar="NAME",
-                   help="restore the face in every frame with this network (gfpgan; needs the neural extra "
-                        "and its checkpoint)")
     p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
-    p.add_argument("--crf", type=int, default=17, help="H.264 quality, lower = better (default 17, visually lossless)")
-    p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the input's size and frame rate, has the audio's duration (the video plays back and "
                                    "forth if the audio is longer) and the new speech as its sound.")
     p.add_argument("--face", required=True, help="talking-head video, or a still image of a face")
-    p.add_argument("--audio", required=True, help="speech: any audio file, or a video whose sound to use")
     _add_common(p)
 
     p = sub.add_parser("animate", parents=[common], help="animate a photo: a talking video from one picture and speech",
@@ -116,10 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "head moves with the speech's energy and phrasing. The output has the audio's "
                                    "duration and the speech as its sound.")
     p.add_argument("--image", required=True, help="a photo with a face (png, jpg, webp, ...; alpha is put on white)")
-    p.add_argument("--audio", required=True, help="speech: any audio file, or a video whose sound to use")
-    p.add_argument("--outfile", "-o", required=True, help="output video (.mp4, .mov or .mkv); written atomically")
-    p.add_argument("--no-asr", action="store_true",
-                   help="do not run the English phone recognizer; mouth motion from acoustics only")
+    _add_speech(p)
+    _add_output(p)
+    _add_mouth(p)
     p.add_argument("--checkpoints", metavar="DIR",
                    help="folder with released checkpoints for --enhancer "
                         "(default ./checkpoints or $RETALK_CHECKPOINTS)")
@@ -142,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--face", help="a talking-head video to dub (like `retalk sync`)")
     who.add_argument("--image", help="a photo to animate (like `retalk animate`)")
-    p.add_argument("--outfile", "-o", required=True, help="output video (.mp4, .mov or .mkv); written atomically")
+    _add_output(p)
+    _add_mouth(p)
     p.add_argument("--engine", default="builtin",
                    help="lip-sync engine for --face: builtin (default), wav2lip (needs checkpoints), passthrough")
     p.add_argument("--checkpoints", metavar="DIR",
