@@ -29,9 +29,8 @@ from retalk.engines.base import Plan, RenderItem, create_engine, render_in_order
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
-from retalk.media.audio import ANALYSIS_RATE
 from retalk.media.video import check_output, prefetch
-from retalk.speech.mouth import mouth_track
+from retalk.speech.mouth import mouth_track, timed_phones
 from retalk.speech.types import Phone
 
 log = logging.getLogger(__name__)
@@ -129,21 +128,6 @@ class _ScheduledFrames:
             Path(spool_path).unlink(missing_ok=True)
 
 
-def _speech_phones(samples: np.ndarray, options: SyncOptions) -> tuple[Sequence[Phone] | None, bool, str | None]:
-    """Phones with times, whether they are exact, and their notation."""
-    if options.phones is not None:
-        return options.phones, True, options.phone_notation
-    if not options.recognize:
-        return None, False, None
-    try:
-        from retalk.speech.phones import recognize_phones
-
-        return recognize_phones(samples, ANALYSIS_RATE), False, "arpabet"
-    except Exception as exc:  # noqa: BLE001 - recognition is an aid; acoustics alone still work
-        log.warning("phone recognition failed (%s); using acoustic features only", exc)
-        return None, False, None
-
-
 def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: SyncOptions | None = None) -> SyncResult:
     """Re-render ``face`` (video or photo) so its lips follow ``audio``; write ``outfile`` (mp4).
 
@@ -184,7 +168,8 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
             log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
             engine.close()
             engine = create_engine("passthrough")
-        phones, exact, notation = _speech_phones(speech.samples, opt)
+        phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
+                                               opt.recognize)
         mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
                             notation)
         schedule = ping_pong(n_src, n_out)

@@ -40,7 +40,7 @@ from retalk.media.video import check_output, prefetch
 from retalk.portrait.blink import EyelidRenderer, blink_curve
 from retalk.portrait.geometry import PREPROCESS_MODES, PhotoLayout, find_face, layout_photo
 from retalk.portrait.motion import POSE_LIMITS, HeadWarp, keyframe_curve, speech_pose, style_for
-from retalk.speech.mouth import mouth_track
+from retalk.speech.mouth import mouth_track, timed_phones
 from retalk.speech.types import Phone
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ class AnimateOptions:
     timing / head motion from. ``blink_rate``: generated blinks per minute.
     ``enhancer``: name of a face restorer from :mod:`retalk.enhance` (needs the neural
     extra). ``phones``: exact phone timings of the speech (synthesizer), skipping
-    recognition; ``recognize``: run the English phone recognizer otherwise.
+    recognition, in ``phone_notation`` ("espeak" for :mod:`retalk.speech.tts`, "arpabet", "ipa");
+    ``recognize``: run the English phone recognizer otherwise.
     ``crf``/``preset``: H.264 quality and speed.
     """
 
@@ -79,6 +80,7 @@ class AnimateOptions:
     blink_rate: float = 17.0
     enhancer: str | None = None
     phones: Sequence[Phone] | None = None
+    phone_notation: str | None = "espeak"
     recognize: bool = True
     crf: int = 17
     preset: str = "veryfast"
@@ -119,20 +121,6 @@ def load_enhancer(name: str) -> Any:
     from retalk.enhance import create_restorer
 
     return create_restorer(name)
-
-
-def _phones(samples: np.ndarray, opt: AnimateOptions) -> tuple[Sequence[Phone] | None, bool]:
-    if opt.phones is not None:
-        return opt.phones, True
-    if not opt.recognize:
-        return None, False
-    try:
-        from retalk.speech.phones import recognize_phones
-
-        return recognize_phones(samples, ANALYSIS_RATE), False
-    except Exception as exc:  # noqa: BLE001 - recognition is an aid; acoustics alone still work
-        log.warning("phone recognition failed (%s); using acoustic features only", exc)
-        return None, False
 
 
 def head_poses(samples: np.ndarray, fps: float, n: int, opt: AnimateOptions) -> np.ndarray:
@@ -197,8 +185,9 @@ def animate(image: str | Path, audio: str | Path, outfile: str | Path,
     # motion, blinks, mouth
     pose = head_poses(speech.samples, fps, n, opt)
     closure = blink_track(speech.samples, fps, n, opt)
-    phones, exact = _phones(speech.samples, opt)
-    mouth = mouth_track(speech.samples, speech.sample_rate, fps, n, phones, exact, opt.expression_scale)
+    phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
+                                           opt.recognize)
+    mouth = mouth_track(speech.samples, speech.sample_rate, fps, n, phones, exact, opt.expression_scale, notation)
     head = HeadWarp(work.shape[:2], lm0)
     lms = np.empty((n + 1, L.N_POINTS, 3), np.float32)
     lms[0] = lm0

@@ -196,6 +196,28 @@ def _consonant_frames(phones: Sequence[Phone], n: int, fps: float, notation: str
     return out
 
 
+def timed_phones(samples: np.ndarray, sample_rate: int, phones: Sequence[Phone] | None = None,
+                 notation: str | None = "espeak", recognize: bool = True
+                 ) -> tuple[Sequence[Phone] | None, bool, str | None]:
+    """The phones to drive the mouth with: ``(phones, exact, notation)``.
+
+    Given ``phones`` (a synthesizer's own timings, in ``notation``) are exact. Otherwise,
+    with ``recognize``, pocketsphinx's English phones (ARPAbet, approximate); if recognition
+    is off or fails, ``None`` and the mouth follows the acoustics alone.
+    """
+    if phones is not None:
+        return phones, True, notation
+    if not recognize:
+        return None, False, None
+    try:
+        from retalk.speech.phones import recognize_phones
+
+        return recognize_phones(samples, sample_rate), False, "arpabet"
+    except Exception as exc:  # noqa: BLE001 - recognition is an aid; acoustics alone still work
+        log.warning("phone recognition failed (%s); using acoustic features only", exc)
+        return None, False, None
+
+
 def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int,
                 phones: Sequence[Phone] | None = None, phones_exact: bool = False,
                 amplitude: float = 1.0, notation: str | None = None) -> MouthTrack:
