@@ -52,10 +52,7 @@ def mouth_openings(video: str | Path) -> tuple[np.ndarray, float]:
     for f in prefetch(iter_frames(info)):
         tracker.update(f)
     track = tracker.finish(smooth=False)
-    op = np.full(len(track), np.nan)
-    for i in np.flatnonzero(track.valid):
-        op[i] = L.mouth_descriptor(track.landmarks[i])[0]
-    return op, float(info.fps)
+    return L.opening_series(track.landmarks, track.valid), float(info.fps)
 
 
 def phonetic_sync(video: str | Path, phones: Sequence[Phone], notation: str | None = "espeak") -> PhoneticSync:

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from retalk.errors import CheckpointError, InputError, MissingDependencyError, RetalkError
 from retalk.evaluate.dataset import PROTOCOLS, Pair, load_dataset, pair_clips
+from retalk.face.landmarks import opening_series
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
         values["cpbd_face"] = _mean(sharp_face)
 
     lms, valid = gen_track.landmarks, gen_track.valid
-    opening = _mouth_openings(lms, valid)
+    opening = opening_series(lms, valid)
     audio = None
     if "sync" in groups or "lse" in groups:
         audio = load_audio(rendered)
@@ -332,16 +333,6 @@ def _face_block(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _grow(box: np.ndarray, margin: float) -> np.ndarray:
     w, h = box[2] - box[0], box[3] - box[1]
     return box + np.array([-margin * w, -margin * h, margin * w, margin * h])
-
-
-def _mouth_openings(lms: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Inner-lip opening per frame (inter-ocular units, NaN without a face), as :func:`phonetic.mouth_openings`."""
-    from retalk.face import landmarks as L
-
-    op = np.full(len(valid), np.nan)
-    for i in np.flatnonzero(valid):
-        op[i] = L.mouth_descriptor(lms[i])[0]
-    return op
 
 
 def _runs(valid: np.ndarray) -> list[tuple[int, int]]:

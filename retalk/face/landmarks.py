@@ -85,6 +85,17 @@ def mouth_descriptor(lm: np.ndarray) -> np.ndarray:
     return np.array([opening, width, f[UPPER_LIP_OUTER_MID, 1], f[LOWER_LIP_OUTER_MID, 1], f[CHIN, 1]], np.float32)
 
 
+def opening_series(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Inner-lip opening per frame (:func:`mouth_descriptor`'s first value, face units); NaN where not ``valid``.
+
+    ``landmarks``: (n, 478, >=2); ``valid``: (n,) bool.
+    """
+    out = np.full(len(valid), np.nan)
+    for i in np.flatnonzero(valid):
+        out[i] = mouth_descriptor(landmarks[i])[0]
+    return out
+
+
 def head_pose(lm3: np.ndarray) -> np.ndarray:
     """Rough head pose (yaw, pitch, roll) in degrees from 3-D mesh points (478, 3) in pixels.
 
