@@ -150,3 +150,19 @@ def test_png_alpha_is_put_on_white(tmp_path):
     assert tuple(img[0, 0]) == (200, 0, 0)
     assert tuple(img[30, 5]) == (255, 255, 255)
     assert abs(int(img[10, 10, 1]) - 127) <= 1  # half transparent over white
+
+
+def test_default_preset_keeps_files_small(tmp_path):
+    """The default preset keeps x264's macroblock tree: files near veryfast's size, not plain superfast's 2.5x."""
+    from retalk.samples import moving_frames
+
+    frames = list(moving_frames(40, 320, 240, 25.0, 1.0))
+    sizes = {}
+    for name, preset in (("default", None), ("veryfast", "veryfast")):
+        path = tmp_path / f"{name}.mp4"
+        kwargs = {} if preset is None else {"preset": preset}
+        with VideoSink(path, 320, 240, Fraction(25), **kwargs) as sink:
+            for f in frames:
+                sink.write(f)
+        sizes[name] = path.stat().st_size
+    assert sizes["default"] < 1.35 * sizes["veryfast"], sizes

@@ -38,23 +38,25 @@ def laplacian_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, levels: in
 
     Low frequencies mix over wide transitions and fine detail over narrow ones,
     which hides seams without ghosting. Returns float32.
+
+    The blend is linear in the images, so it is computed as ``bg`` plus the
+    blended pyramid of the difference ``fg - bg``: one image pyramid instead of
+    two, and ``bg`` comes back exactly wherever the mask is 0 at every level.
     """
-    fg = fg.astype(np.float32)
-    bg = bg.astype(np.float32)
-    m = mask.astype(np.float32)
+    bg = np.asarray(bg, np.float32)
+    diff = np.asarray(fg, np.float32) - bg
+    m = np.asarray(mask, np.float32)
     n = _levels(m.shape, levels)
-    gf, gb, gm = [fg], [bg], [m]
+    gd, gm = [diff], [m]
     for _ in range(n):
-        gf.append(cv2.pyrDown(gf[-1]))
-        gb.append(cv2.pyrDown(gb[-1]))
+        gd.append(cv2.pyrDown(gd[-1]))
         gm.append(cv2.pyrDown(gm[-1]))
-    out = gf[n] * gm[n][..., None] + gb[n] * (1 - gm[n][..., None])
+    acc = gd[n] * gm[n][..., None]
     for i in range(n - 1, -1, -1):
-        size = (gf[i].shape[1], gf[i].shape[0])
-        lf = gf[i] - cv2.pyrUp(gf[i + 1], dstsize=size)
-        lb = gb[i] - cv2.pyrUp(gb[i + 1], dstsize=size)
-        out = cv2.pyrUp(out, dstsize=size) + lf * gm[i][..., None] + lb * (1 - gm[i][..., None])
-    return out
+        size = (gd[i].shape[1], gd[i].shape[0])
+        detail = gd[i] - cv2.pyrUp(gd[i + 1], dstsize=size)
+        acc = cv2.pyrUp(acc, dstsize=size) + detail * gm[i][..., None]
+    return bg + acc
 
 
 def match_mean_colour(src: np.ndarray, ref: np.ndarray, region: np.ndarray, max_shift: float = 40.0) -> np.ndarray:
@@ -63,10 +65,12 @@ def match_mean_colour(src: np.ndarray, ref: np.ndarray, region: np.ndarray, max_
     Corrects slow lighting changes between the frame a mouth came from and the frame it goes into.
     """
     src = src.astype(np.float32)
-    if region.sum() < 16:
+    mask = region.astype(np.uint8)
+    if cv2.countNonZero(mask) < 16:
         return src
-    d = ref[region].astype(np.float32).mean(0) - src[region].mean(0)
-    return src + np.clip(d, -max_shift, max_shift)
+    channels = src.shape[2]
+    d = np.subtract(cv2.mean(ref, mask)[:channels], cv2.mean(src, mask)[:channels])
+    return src + np.clip(d, -max_shift, max_shift).astype(np.float32)
 
 
 def paste(frame: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:

@@ -56,9 +56,9 @@ class TriangleWarp:
         off = (self.step - 1) / 2.0
         grid_pts = (self.target - off) / self.step
         ids = np.zeros((gh, gw), np.uint16)
-        for t, (a, b, c) in enumerate(self.tri):
-            pts = np.round(grid_pts[[a, b, c]] * 16).astype(np.int32)
-            cv2.fillConvexPoly(ids, pts, int(t + 1), lineType=cv2.LINE_8, shift=4)
+        corners = np.round(grid_pts[self.tri] * 16).astype(np.int32)  # (T, 3, 2), 4 fractional bits
+        for t, pts in enumerate(corners, start=1):
+            cv2.fillConvexPoly(ids, pts, t, lineType=cv2.LINE_8, shift=4)
         self.ids = ids
         ys, xs = np.mgrid[0:gh, 0:gw]
         self._x = (xs * self.step + off).astype(np.float32)

@@ -236,6 +236,10 @@ def check_output(path: str | Path) -> str:
     return fmt
 
 
+_PRESET_EXTRAS = {"superfast": {"x264-params": "rc-lookahead=10:mbtree=1"}}
+"""x264 options added to a preset (see :class:`VideoSink`)."""
+
+
 class VideoSink:
     """Encode RGB frames to H.264 and mux an audio track into an mp4, atomically.
 
@@ -247,6 +251,11 @@ class VideoSink:
     (interleaved, bounded memory) and cut at ``duration`` seconds.
     ``crf`` 17 is visually near-lossless for H.264; odd sizes are encoded as
     yuv444p (exact size; some players only accept even sizes in yuv420p).
+    ``preset`` is an x264 speed preset. The default, ``superfast``, runs with
+    x264's macroblock tree switched back on over a 10-frame lookahead (as in
+    ``veryfast``): on a detailed 720p clip that costs 37% less encoder time than
+    ``veryfast`` for files 10% larger at the same quality, where plain
+    ``superfast`` files are 2.5 times larger (measured in docs/architecture.md).
     """
 
     def __init__(
@@ -258,7 +267,7 @@ class VideoSink:
         audio_path: str | Path | None = None,
         duration: float | None = None,
         crf: int = 17,
-        preset: str = "veryfast",
+        preset: str = "superfast",
     ) -> None:
         self.path = Path(path)
         fmt = check_output(self.path)
@@ -276,7 +285,7 @@ class VideoSink:
         self._v.pix_fmt = "yuv420p" if even_size(width, height) else "yuv444p"
         if not even_size(width, height):
             log.warning("odd frame size %dx%d: writing yuv444p H.264 to keep the exact size", width, height)
-        self._v.options = {"crf": str(crf), "preset": preset}
+        self._v.options = {"crf": str(crf), "preset": preset, **_PRESET_EXTRAS.get(preset, {})}
         self._v.codec_context.time_base = Fraction(1) / fps
         self._n = 0
         self._audio = None

@@ -83,7 +83,7 @@ class AnimateOptions:
     phone_notation: str | None = "espeak"
     recognize: bool = True
     crf: int = 17
-    preset: str = "veryfast"
+    preset: str = "superfast"
     progress: bool = True
 
 

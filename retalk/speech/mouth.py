@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
-from scipy.signal import stft
 
+from retalk.dsp import stft
 from retalk.speech.types import Phone, Viseme
 from retalk.speech.visemes import phone_to_viseme
 
@@ -84,8 +84,7 @@ def acoustic_features(samples: np.ndarray, sample_rate: int = 16000) -> Acoustic
     hop = int(sample_rate / FEATURE_RATE)
     nper = int(0.025 * sample_rate)
     n_frames = int(np.ceil(len(samples) / hop))
-    f, _, z = stft(samples.astype(np.float64), fs=sample_rate, window="hann", nperseg=nper, noverlap=nper - hop,
-                   boundary="zeros", padded=True)
+    f, z = stft(samples, sample_rate, nper, hop)
     p = np.abs(z) ** 2
     p = p[:, :n_frames]
     band = p[(f >= 300) & (f <= 3000)].sum(0)
