@@ -10,7 +10,10 @@ The source video is the library of this speaker's mouth appearances.
 3. **Selection**: dynamic programming (Viterbi) over library entries for every
    output frame: close to the target shape and to the background frame's head
    pose, preferring to play real consecutive frames and penalising jumps, which
-   avoids stutter between a few entries.
+   avoids stutter between a few entries. A jump costs more the more the mouth
+   jumped to looks unlike the one that would have come next (small aligned grey
+   patches), so the mouth's appearance changes frame to frame about as much as
+   the speaker's own.
 4. **Geometry**: the chosen entry's whole lip and jaw shape, moved onto the
    background frame by a similarity fitted on stable points (eyes, nose), plus a
    small residual (lower lip and jaw drop, width) so the opening meets the target
@@ -66,6 +69,38 @@ def _lower_face_box(lm: np.ndarray, margin: float, shape: tuple[int, int]) -> tu
     x1, y1 = np.ceil(pts.max(0) + m).astype(int)
     h, w = shape
     return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+
+
+def mouth_patches(entries: list[LibraryEntry], landmarks: np.ndarray, size: tuple[int, int] = (48, 36)) -> np.ndarray:
+    """Each entry's mouth as a small grey patch in a common face frame: (n, h * w) float32, mean removed.
+
+    Entries are aligned by a similarity on the stable points (eyes, nose), so two
+    patches differ where the mouths look different: opening, teeth, lip shading.
+    The patch spans 1.2 × 0.9 inter-ocular distances around the mouth.
+    """
+    w, h = size
+    ref = landmarks[entries[0].index, :, :2].astype(np.float64)
+    iod = float(L.interocular(ref))
+    centre = ref[L.LIPS_OUTER].mean(0)
+    scale = w / (1.2 * iod)
+    to_patch = np.array([[scale, 0.0, w / 2 - scale * centre[0]], [0.0, scale, h / 2 - scale * centre[1]]])
+    out = np.empty((len(entries), h * w), np.float32)
+    for n, e in enumerate(entries):
+        pts = landmarks[e.index, :, :2].astype(np.float64) - (e.x0, e.y0)
+        m = L.similarity_transform(pts[L.STABLE], ref[L.STABLE])  # crop -> reference frame
+        m = to_patch @ np.vstack([m, [0.0, 0.0, 1.0]])
+        grey = cv2.cvtColor(e.crop, cv2.COLOR_RGB2GRAY)
+        patch = cv2.warpAffine(grey, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        v = patch.astype(np.float32).ravel()
+        out[n] = v - v.mean()
+    return out
+
+
+def pairwise_rms(x: np.ndarray) -> np.ndarray:
+    """Root-mean-square difference between every pair of rows of ``x`` (n, d) -> (n, n)."""
+    sq = (x.astype(np.float64) ** 2).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x.astype(np.float64) @ x.astype(np.float64).T)
+    return np.sqrt(np.maximum(d2, 0.0) / x.shape[1])
 
 
 def _mean_step(series: np.ndarray, frames: np.ndarray) -> float:
@@ -129,19 +164,27 @@ class BuiltinEngine(Engine):
     """Photoreal lip sync from the speaker's own footage; see the module docstring.
 
     ``library_budget_mb`` bounds the memory of stored mouth crops; ``max_entries``
-    bounds the selection problem's size.
+    bounds the selection problem's size. ``jump_cost``: the price of leaving the
+    source's own frame order; ``appearance_weight``: what a jump costs per unit of
+    visual difference (in the speaker's own frame-to-frame change) between the
+    mouth jumped to and the one that would have come next; ``temporal_blend``:
+    the share of the previous frame's mouth (warped to the current shape) mixed
+    into each frame; ``crossfade``: mix half of the previous mouth in at a jump.
     """
 
     name = "builtin"
     batch_size = 8
 
     def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, jump_cost: float = 5.0,
-                 shape_tolerance: float = 0.1, crossfade: bool = True, **_: object) -> None:
+                 shape_tolerance: float = 0.1, crossfade: bool = True, appearance_weight: float = 5.0,
+                 temporal_blend: float = 0.3, **_: object) -> None:
         self.budget = library_budget_mb * 1e6
         self.max_entries = max_entries
         self.jump_cost = jump_cost
         self.shape_tolerance = shape_tolerance
         self.crossfade = crossfade
+        self.appearance_weight = appearance_weight
+        self.temporal_blend = temporal_blend
         self.stride = 1
         self.entries: list[LibraryEntry] = []
         self._bytes = 0
@@ -230,8 +273,17 @@ class BuiltinEngine(Engine):
         idx = np.array([e.index for e in self.entries])
         dd = (lib[:, None, 0] - lib[None, :, 0]) / (0.2 * o_range)
         trans = self.jump_cost + dd**2
-        np.fill_diagonal(trans, 0.8)
         succ = np.flatnonzero(idx[1:] - idx[:-1] == self.stride)
+        if self.appearance_weight > 0 and len(succ):
+            # A jump from a to b shows b where a's successor would have come: the jump costs in
+            # proportion to how different those two mouths look, in units of the speaker's own
+            # change from one frame to the next, so the selection jumps between look-alikes.
+            look = pairwise_rms(mouth_patches(self.entries, plan.track.landmarks))
+            natural = float(np.median(look[succ, succ + 1]))
+            nxt = np.arange(k)
+            nxt[succ] = succ + 1
+            trans += self.appearance_weight * look[nxt] / max(natural, 1e-3)
+        np.fill_diagonal(trans, 0.8)
         trans[succ, succ + 1] = 0.0
         n = len(t_open)
         back = np.zeros((n, k), np.int32)
@@ -401,14 +453,22 @@ class BuiltinEngine(Engine):
         bg = warp.warp(frame, src_bg + off, border=cv2.BORDER_REFLECT)
         # 2. the chosen mouth, warped with the same triangles
         t_gap = float(self.t_open[i])
-        closing = dj[0] > t_gap + 0.015
+        # Both repairs below fade in from zero as the mismatch between the chosen mouth and the target
+        # grows, so they never switch on or off between two frames (that read as flicker).
+        interior_alpha = float(np.clip((t_gap - dj[0] - 0.02) / max(0.5 * t_gap, 0.06), 0.0, 1.0))
+        contact = float(np.clip((dj[0] - t_gap - 0.01) / 0.05, 0.0, 1.0))
         fg = self._warp_entry(entry, lj, t, warp, border + off)
         prev = self._jump_from(i)
+        beta = 0.5
+        if prev is None and self.temporal_blend > 0 and i > 0 and int(self.selection[i - 1]) != int(self.selection[i]):
+            # playing on through the clip: mix in some of the previous frame's mouth, warped to this frame's
+            # shape (so nothing ghosts), which evens out texture flicker from one source frame to the next
+            prev, beta = int(self.selection[i - 1]), self.temporal_blend
         if prev is not None:
             # a jump to another part of the clip: mix in the mouth we came from for one frame, so it does not pop
             pe = self.entries[prev]
             lp = self._entry_points(pe)
-            fg = 0.5 * fg + 0.5 * self._warp_entry(pe, lp, L.similarity_transform(lp[L.STABLE], lb[L.STABLE]),
+            fg = (1 - beta) * fg + beta * self._warp_entry(pe, lp, L.similarity_transform(lp[L.STABLE], lb[L.STABLE]),
                                                    warp, border + off)
         # mask: lower face, feathered
         hull = cv2.convexHull((tgt[MASK_POINTS] - off).astype(np.float32)).reshape(-1, 2)
@@ -419,22 +479,20 @@ class BuiltinEngine(Engine):
         skin = (mask_u8 > 128) & (cv2.dilate(mouth_u8, np.ones((3, 3), np.uint8), iterations=max(1, int(0.06 * iod))) == 0)
         fg = match_mean_colour(fg, bg, skin)
         # 3. mouth interior where the target opens wider than the chosen mouth
-        if t_gap > 0.03 and t_gap - dj[0] > 0.03:
-            a = float(np.clip((t_gap - dj[0]) / max(0.5 * t_gap, 0.06), 0.0, 1.0))
+        if t_gap > 0.03 and interior_alpha > 0:
             lip_px = fg[(mouth_u8 > 128)]
             lip_rgb = lip_px.mean(0) if len(lip_px) else np.array([150, 80, 80])
             skin_rgb = bg[skin].mean(0) if skin.any() else np.array([180, 140, 120])
             up, lo = tgt[L.UPPER_INNER] - off, tgt[L.LOWER_INNER] - off
             teeth = self._teeth_colour(entry, lj)
             inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth)
-            alpha *= a
+            alpha *= interior_alpha
             fg = fg * (1 - alpha[..., None]) + inner * alpha[..., None]
-        elif closing:
+        elif contact > 0:
             # closing a parted mouth squeezes its interior into a line: draw where the lips meet instead
             up_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.UPPER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
             lo_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.LOWER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
-            fg = self._lip_contact(fg, up_c, lo_c, mouth_u8, iod,
-                                   float(np.clip((dj[0] - t_gap) / 0.05, 0.0, 1.0)))
+            fg = self._lip_contact(fg, up_c, lo_c, mouth_u8, iod, contact)
         m = feather(mask_u8.astype(np.float32) / 255.0, max(1.0, 0.06 * iod))
         out = laplacian_blend(fg, bg.astype(np.float32), m, levels=4)
         result = frame.copy() if not frame.flags.writeable else frame
