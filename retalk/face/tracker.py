@@ -119,6 +119,9 @@ class FaceMesh:
                 min_detection_confidence=min_confidence,
                 min_tracking_confidence=0.5,
             )
+            # The graph starts its native threads asynchronously and they log as they load the models;
+            # one blank frame (no face, so no tracking state is kept) makes that happen while stderr is quiet.
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
         self.max_side = max_side
         self._started = False
 

@@ -455,7 +455,8 @@ class BuiltinEngine(Engine):
         t_gap = float(self.t_open[i])
         # Both repairs below fade in from zero as the mismatch between the chosen mouth and the target
         # grows, so they never switch on or off between two frames (that read as flicker).
-        interior_alpha = float(np.clip((t_gap - dj[0] - 0.02) / max(0.5 * t_gap, 0.06), 0.0, 1.0))
+        # (the interior reaches full strength quickly: half of it over stretched teeth reads as a grey band)
+        interior_alpha = float(np.clip((t_gap - dj[0] - 0.01) / 0.04, 0.0, 1.0))
         contact = float(np.clip((dj[0] - t_gap - 0.01) / 0.05, 0.0, 1.0))
         fg = self._warp_entry(entry, lj, t, warp, border + off)
         prev = self._jump_from(i)
