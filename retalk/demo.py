@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -58,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0, help="length of the generated face video")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    os.environ.setdefault("GLOG_minloglevel", "3")  # mediapipe's native start-up chatter, as in the CLI
     from retalk.media import write_wav
     from retalk.pipeline import SyncOptions, sync
     from retalk.samples import DEMO_TEXT, write_face_clip

@@ -37,14 +37,6 @@ def stft(samples: np.ndarray, sample_rate: float, nperseg: int, hop: int) -> tup
     return freqs, spec
 
 
-def savgol_coefficients(window: int, order: int) -> np.ndarray:
-    """Weights (``window``,) that give the centre value of a least-squares polynomial of ``order``."""
-    half = window // 2
-    t = np.arange(-half, half + 1, dtype=np.float64)
-    vander = np.vander(t, order + 1, increasing=True)  # (window, order + 1)
-    return np.linalg.pinv(vander)[0]
-
-
 def savgol(x: np.ndarray, window: int, order: int) -> np.ndarray:
     """Savitzky–Golay smoothing along axis 0 (``window`` odd, > ``order``).
 
@@ -61,13 +53,11 @@ def savgol(x: np.ndarray, window: int, order: int) -> np.ndarray:
     if n < window:
         raise ValueError(f"need at least {window} samples, got {n}")
     half = window // 2
-    coef = savgol_coefficients(window, order)
+    vander = np.vander(np.arange(window, dtype=np.float64), order + 1, increasing=True)
+    fit = vander @ np.linalg.pinv(vander)  # (window, window): one window's samples -> its fitted values
     view = np.lib.stride_tricks.sliding_window_view(a, window, axis=0)  # (n - window + 1, ..., window)
     out = np.empty(a.shape)  # C order, so the reshapes below are views
-    out[half:n - half] = view @ coef
-    t = np.arange(window, dtype=np.float64)
-    vander = np.vander(t, order + 1, increasing=True)
-    fit = vander @ np.linalg.pinv(vander)  # (window, window): samples -> fitted values of one window
+    out[half:n - half] = view @ fit[half]  # inside: the fit's value at the window's centre
     flat = a.reshape(n, -1)
     out.reshape(n, -1)[:half] = fit[:half] @ flat[:window]
     out.reshape(n, -1)[n - half:] = fit[window - half:] @ flat[n - window:]

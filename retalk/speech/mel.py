@@ -32,6 +32,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
+from retalk.dsp import hann
+
 __all__ = [
     "SAMPLE_RATE",
     "N_FFT",
@@ -164,7 +166,7 @@ def mel_filterbank(
 
 @lru_cache(maxsize=4)
 def _periodic_hann(n: int) -> np.ndarray:
-    window = signal.get_window("hann", n, fftbins=True).astype(np.float64)
+    window = hann(n)
     window.setflags(write=False)
     return window
 

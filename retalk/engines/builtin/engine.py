@@ -90,7 +90,7 @@ def mouth_patches(entries: list[LibraryEntry], landmarks: np.ndarray, size: tupl
         m = L.similarity_transform(pts[L.STABLE], ref[L.STABLE])  # crop -> reference frame
         m = to_patch @ np.vstack([m, [0.0, 0.0, 1.0]])
         grey = cv2.cvtColor(e.crop, cv2.COLOR_RGB2GRAY)
-        patch = cv2.warpAffine(grey, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        patch = cv2.warpAffine(grey, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         v = patch.astype(np.float32).ravel()
         out[n] = v - v.mean()
     return out
@@ -98,8 +98,9 @@ def mouth_patches(entries: list[LibraryEntry], landmarks: np.ndarray, size: tupl
 
 def pairwise_rms(x: np.ndarray) -> np.ndarray:
     """Root-mean-square difference between every pair of rows of ``x`` (n, d) -> (n, n)."""
-    sq = (x.astype(np.float64) ** 2).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x.astype(np.float64) @ x.astype(np.float64).T)
+    x = np.asarray(x, np.float64)
+    sq = (x**2).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
     return np.sqrt(np.maximum(d2, 0.0) / x.shape[1])
 
 
@@ -372,15 +373,25 @@ class BuiltinEngine(Engine):
         bright = px[lum > np.percentile(lum, 70)]
         return bright.mean(0) if bright.mean() > 110 else None
 
-    def _jump_from(self, i: int) -> int | None:
-        """The library entry to blend from at output frame ``i`` if the selection jumps there, else None."""
-        if not self.crossfade or i == 0:
+    def _mix_from(self, i: int) -> tuple[int, float] | None:
+        """The earlier library mouth to mix into output frame ``i`` and its share, or None.
+
+        At a jump to another part of the clip (with ``crossfade``): half of the mouth that
+        would have come next, so the jump does not pop. Otherwise, whenever the selection
+        moves on: ``temporal_blend`` of the previous frame's mouth, which evens out texture
+        flicker from one source frame to the next. Both are warped to the current shape.
+        """
+        if i == 0:
             return None
         a, b = int(self.selection[i - 1]), int(self.selection[i])
-        if b == a or (b == a + 1 and self.entries[b].index - self.entries[a].index == self.stride):
+        if b == a:
             return None
-        nxt = a + 1 if a + 1 < len(self.entries) else a
-        return nxt if nxt != b else None
+        natural = b == a + 1 and self.entries[b].index - self.entries[a].index == self.stride
+        if self.crossfade and not natural:
+            nxt = a + 1 if a + 1 < len(self.entries) else a
+            if nxt != b:
+                return nxt, 0.5
+        return (a, self.temporal_blend) if self.temporal_blend > 0 else None
 
     @staticmethod
     def _lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: np.ndarray, iod: float,
@@ -459,18 +470,13 @@ class BuiltinEngine(Engine):
         interior_alpha = float(np.clip((t_gap - dj[0] - 0.01) / 0.04, 0.0, 1.0))
         contact = float(np.clip((dj[0] - t_gap - 0.01) / 0.05, 0.0, 1.0))
         fg = self._warp_entry(entry, lj, t, warp, border + off)
-        prev = self._jump_from(i)
-        beta = 0.5
-        if prev is None and self.temporal_blend > 0 and i > 0 and int(self.selection[i - 1]) != int(self.selection[i]):
-            # playing on through the clip: mix in some of the previous frame's mouth, warped to this frame's
-            # shape (so nothing ghosts), which evens out texture flicker from one source frame to the next
-            prev, beta = int(self.selection[i - 1]), self.temporal_blend
-        if prev is not None:
-            # a jump to another part of the clip: mix in the mouth we came from for one frame, so it does not pop
+        mix = self._mix_from(i)
+        if mix is not None:
+            prev, beta = mix
             pe = self.entries[prev]
             lp = self._entry_points(pe)
-            fg = (1 - beta) * fg + beta * self._warp_entry(pe, lp, L.similarity_transform(lp[L.STABLE], lb[L.STABLE]),
-                                                   warp, border + off)
+            fg = (1 - beta) * fg + beta * self._warp_entry(
+                pe, lp, L.similarity_transform(lp[L.STABLE], lb[L.STABLE]), warp, border + off)
         # mask: lower face, feathered
         hull = cv2.convexHull((tgt[MASK_POINTS] - off).astype(np.float32)).reshape(-1, 2)
         mask_u8 = polygon_mask((rh, rw), hull)
