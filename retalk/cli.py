@@ -69,6 +69,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="speaker = the N-th face from the left (0-based) instead of the largest")
     p.add_argument("--box", type=_box, metavar="'X0 Y0 X1 Y1'",
                    help="speaker = the face overlapping this pixel box most")
+    _add_cadence(p)
+
+
+def _add_cadence(p: argparse.ArgumentParser) -> None:
+    """Whether a frame the source repeats is repeated in the output (dubbing a video)."""
+    p.add_argument("--no-hold-repeats", dest="hold_repeats", action="store_false",
+                   help="render a new mouth on every output frame, even where the video repeats a frame (by default "
+                        "a frame the video repeats, e.g. 24 fps footage converted to 30, is repeated in the output "
+                        "too, so the mouth moves in step with the picture)")
 
 
 def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
@@ -156,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mouth(p)
     p.add_argument("--engine", default="builtin",
                    help="lip-sync engine for --face: builtin (default), wav2lip (needs checkpoints), passthrough")
+    _add_cadence(p)
     p.add_argument("--checkpoints", metavar="DIR",
                    help="folder with released checkpoints for neural engines and --enhancer "
                         "(default ./checkpoints or $RETALK_CHECKPOINTS)")
@@ -188,7 +198,8 @@ def _run_sync(args: argparse.Namespace) -> int:
         os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
     opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                        recognize=not args.no_asr, expression_scale=args.expression_scale, crf=args.crf,
-                       preset=args.preset, enhancer=args.enhancer, progress=not args.quiet and sys.stderr.isatty())
+                       preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
+                       progress=not args.quiet and sys.stderr.isatty())
     res = sync(args.face, args.audio, args.outfile, opts)
     print(f"{res.path}  ({res.frames} frames, {res.fps:.3f} fps, {res.duration:.2f} s)")
     return 0
@@ -252,7 +263,8 @@ def _run_say(args: argparse.Namespace) -> int:
 
             opts = SyncOptions(engine=args.engine, fps=args.fps, phones=speech.phones,
                                expression_scale=args.expression_scale, crf=args.crf, preset=args.preset,
-                               enhancer=args.enhancer, progress=not args.quiet and sys.stderr.isatty())
+                               enhancer=args.enhancer, hold_repeats=args.hold_repeats,
+                               progress=not args.quiet and sys.stderr.isatty())
             res = sync(args.face, wav, args.outfile, opts)
             size = ""
         else:

@@ -46,6 +46,9 @@ class SyncOptions:
     ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
     languages still get motion from the acoustic aperture). ``expression_scale``: mouth amplitude.
     ``crf``/``preset``: H.264 quality (17 ≈ visually lossless) and speed.
+    ``hold_repeats``: where the source repeats a frame (a frame-rate conversion's duplicate, e.g.
+    24 fps footage at 30), repeat the output frame too, so the mouth moves in step with the picture
+    (see :func:`hold_frames`).
     ``enhancer``: a face-restoration network applied to the face of every rendered frame (e.g. "gfpgan";
     needs the neural extra and its checkpoint).
     """
@@ -59,7 +62,8 @@ class SyncOptions:
     recognize: bool = True
     expression_scale: float = 1.0
     crf: int = 17
-    preset: str = "veryfast"
+    preset: str = "superfast"
+    hold_repeats: bool = True
     engine_options: dict = field(default_factory=dict)
     enhancer: str | None = None
     progress: bool = True
@@ -83,6 +87,34 @@ def ping_pong(n_source: int, n_out: int) -> np.ndarray:
         return np.zeros(n_out, np.int64)
     p = i % (2 * n_source - 2)
     return np.where(p < n_source, p, 2 * n_source - 2 - p).astype(np.int64)
+
+
+def hold_frames(schedule: np.ndarray, repeat: np.ndarray, closed: np.ndarray | None = None) -> np.ndarray:
+    """Which output frames repeat the previous output frame because the source repeats its picture there.
+
+    ``repeat[k]``: source frame *k* shows the same face as frame *k*−1 (:attr:`FaceTrack.repeat`).
+    Only an isolated repeat is cadence (a rate conversion's duplicate, e.g. every fifth frame
+    of 24 fps footage at 30); a run of repeats is a frozen picture, during which the mouth keeps
+    following the speech. Output frame *i* is held when it and frame *i*−1 show such a pair
+    (in either direction of a ping-pong), never twice in a row, and not where the lips close or
+    open (``closed[i] != closed[i-1]``), so no closure is lost.
+    """
+    r = np.asarray(repeat, bool)
+    isolated = r.copy()
+    isolated[1:] &= ~r[:-1]
+    isolated[:-1] &= ~r[1:]
+    s = np.asarray(schedule, np.int64)
+    hold = np.zeros(len(s), bool)
+    if len(s) < 2 or not isolated.any():
+        return hold
+    a, b = s[:-1], s[1:]
+    cand = (np.abs(b - a) == 1) & isolated[np.maximum(a, b)]
+    if closed is not None:
+        c = np.asarray(closed, bool)
+        cand &= c[1:] == c[:-1]
+    for i in np.flatnonzero(cand) + 1:
+        hold[i] = not hold[i - 1]
+    return hold
 
 
 class _ScheduledFrames:
@@ -173,6 +205,12 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
                             notation)
         schedule = ping_pong(n_src, n_out)
+        hold = np.zeros(n_out, bool)
+        if opt.hold_repeats and track.repeat is not None:
+            hold = hold_frames(schedule, track.repeat, mouth.closed)
+            if hold.any():
+                log.info("the source repeats frames: %d output frames (%.0f%%) repeat the previous one in step",
+                         int(hold.sum()), 100 * hold.mean())
         plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=fps, audio=speech.samples,
                     sample_rate=speech.sample_rate, still=info.is_image)
         engine.prepare(plan)
@@ -181,16 +219,24 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
                        duration=speech.duration, crf=opt.crf, preset=opt.preset) as sink:
             bar = tqdm(total=n_out, desc="rendering", unit="frame", disable=not opt.progress, leave=False)
 
-            def emit(item: RenderItem | None, frame: np.ndarray) -> None:
-                if item is not None and restorer is not None:
+            last: list[np.ndarray] = []
+
+            def emit(item: RenderItem | None, frame: np.ndarray | None) -> None:
+                if frame is None:  # a held frame: the previous output again
+                    frame = last[0]
+                elif item is not None and restorer is not None:
                     frame = restorer.restore(frame, track.landmarks[item.src_index, :, :2])
                 sink.write(frame)
+                last[:] = [frame]
                 bar.update(1)
 
-            def stream() -> Iterator[RenderItem | np.ndarray]:
+            def stream() -> Iterator[RenderItem | np.ndarray | None]:
                 for i, frame in enumerate(prefetch(_ScheduledFrames(info, schedule, n_src))):
                     src = int(schedule[i])
-                    yield RenderItem(i, src, frame) if track.valid[src] else frame
+                    if hold[i]:
+                        yield None
+                    else:
+                        yield RenderItem(i, src, frame) if track.valid[src] else frame
 
             t2 = time.perf_counter()
             render_in_order(engine, stream(), emit)

@@ -99,3 +99,91 @@ def test_smoothing_keeps_closures_and_matches_the_speakers_pace():
     free = ~pinned[1:] & ~pinned[:-1]
     assert np.allclose(y[pinned], 0.0, atol=1e-12)
     assert abs(np.abs(np.diff(y))[free].mean() - 0.01) < 0.001
+
+
+def test_hold_frames_follow_the_sources_cadence_only():
+    from retalk.pipeline import hold_frames
+
+    n = 20
+    repeat = np.zeros(n, bool)
+    repeat[[4, 9, 14]] = True  # a rate conversion's duplicates
+    repeat[17:20] = True  # a frozen stretch: not cadence
+    sched = np.arange(n)
+    hold = hold_frames(sched, repeat)
+    assert list(np.flatnonzero(hold)) == [4, 9, 14]
+    # a change of lip closure is never held back
+    closed = np.zeros(n, bool)
+    closed[9:12] = True
+    assert list(np.flatnonzero(hold_frames(sched, repeat, closed))) == [4, 14]
+    # backwards (ping-pong): 10 -> 9 shows the same pair as 8 -> 9
+    back = ping_pong(12, 20)
+    held = np.flatnonzero(hold_frames(back, repeat[:12]))
+    assert list(back[held - 1]) == [3, 8, 9, 4] and list(back[held]) == [4, 9, 8, 3]
+    # never twice in a row, even at a turn of the ping-pong on a repeated last frame
+    r = np.zeros(6, bool)
+    r[5] = True
+    turn = ping_pong(6, 8)  # 0 1 2 3 4 5 4 3
+    assert list(np.flatnonzero(hold_frames(turn, r))) == [5]
+    assert not hold_frames(sched, np.zeros(n, bool)).any()
+
+
+def _frames_with_repeats(n=50, every=5):
+    """The moving astronaut where every ``every``-th frame repeats the one before (like 20 fps shown at 25)."""
+    from retalk.samples import moving_frames
+
+    frames = list(moving_frames(n, 320, 320, 25.0))
+    for k in range(every - 1, n, every):
+        frames[k] = frames[k - 1]
+    return frames
+
+
+def _clip_with_repeats(path):
+    """:func:`_frames_with_repeats` coded losslessly, so the repeats stay exact."""
+    from fractions import Fraction
+
+    from retalk.media import VideoSink
+
+    with VideoSink(path, 320, 320, Fraction(25), crf=0, preset="ultrafast") as sink:
+        for f in _frames_with_repeats():
+            sink.write(f)
+    return path
+
+
+def test_repeated_frames_rules():
+    from retalk.face.tracker import repeated_frames
+
+    change = np.array([np.nan, 3.0, 0.05, 2.5, 0.6, 2.9, 0.9, 1.2, 0.35, 0.4, np.nan])
+    # 0.05: coded as no change; 0.6: a dip between 2.5 and 2.9 (a re-coded duplicate);
+    # 0.9 next to 1.2 and 0.35/0.4 (a still speaker) are not; unmeasured frames are not
+    assert list(np.flatnonzero(repeated_frames(change))) == [2, 4]
+
+
+def test_tracker_marks_repeated_frames():
+    from retalk.face.tracker import FaceTracker
+
+    tracker = FaceTracker()
+    for f in _frames_with_repeats():
+        tracker.update(f)
+    track = tracker.finish()
+    assert list(np.flatnonzero(track.repeat)) == list(range(4, 50, 5))
+
+
+def test_sync_repeats_a_frame_where_the_source_does(tmp_path, vowel_wav):
+    from retalk.pipeline import hold_frames
+    from retalk.speech.types import Phone
+
+    clip = _clip_with_repeats(tmp_path / "rep.mp4")
+    # vowels only (no closure anywhere), and lossless output so a repeated frame decodes identical
+    vowels = [Phone("AA" if k % 2 else "IY", 0.2 * k, 0.2 * (k + 1)) for k in range(15)]
+
+    def identical_steps(**kw):
+        opts = SyncOptions(progress=False, phones=vowels, phone_notation="arpabet", crf=0, preset="ultrafast", **kw)
+        f = list(iter_frames(probe_video(sync(clip, vowel_wav, tmp_path / "out.mp4", opts).path)))
+        return {i for i in range(1, len(f)) if np.array_equal(f[i], f[i - 1])}
+
+    repeat = np.zeros(50, bool)
+    repeat[4::5] = True
+    expected = set(np.flatnonzero(hold_frames(ping_pong(50, 75), repeat)))
+    assert len(expected) >= 10  # forwards and backwards through the source
+    assert identical_steps() == expected
+    assert len(identical_steps(hold_repeats=False) & expected) <= 2  # without: the mouth moves on

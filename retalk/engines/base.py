@@ -72,12 +72,13 @@ class Engine(abc.ABC):
         """Release resources."""
 
 
-def render_in_order(engine: Engine, stream: Iterable[RenderItem | np.ndarray],
-                    emit: Callable[[RenderItem | None, np.ndarray], None]) -> None:
+def render_in_order(engine: Engine, stream: Iterable[RenderItem | np.ndarray | None],
+                    emit: Callable[[RenderItem | None, np.ndarray | None], None]) -> None:
     """Render a stream in the engine's batches and hand every frame to ``emit`` in stream order.
 
     ``stream`` yields :class:`RenderItem` (frames to render) or bare frames (to pass through
-    unchanged, e.g. without a face); ``emit(item, frame)`` gets the item (None for a bare frame).
+    unchanged, e.g. without a face) or None (nothing to render: ``emit`` decides, e.g. repeats
+    the previous frame); ``emit(item, frame)`` gets the item (None for a bare frame or a None).
     """
     batch: list[RenderItem] = []
     pending: list[tuple[RenderItem | None, np.ndarray | None]] = []
