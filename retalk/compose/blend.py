@@ -13,7 +13,7 @@ def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
 
     A wide Gaussian (``sigma`` ≥ 6) is applied on a copy shrunk by a whole factor of
     about ``sigma``/3 and enlarged again: within 0.01 of the full-size blur for
-    ``sigma`` up to 12 px (a large face's lower-face mask) and 5–7 times faster.
+    ``sigma`` up to 12 px (a large face's lower-face mask) and 3–5 times faster.
     """
     m = mask.astype(np.float32)
     if sigma <= 0:

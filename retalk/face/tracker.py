@@ -162,7 +162,7 @@ def _box(lm: np.ndarray) -> np.ndarray:
 
 def repeated_frames(change: np.ndarray, level: float = 0.3, dip: float = 0.3, dip_cap: float = 1.0) -> np.ndarray:
     """Which frames repeat the previous picture, from ``change[k]``: the mean absolute grey-level difference
-    between the :func:`face_thumbnail`\ s of frames *k*−1 and *k* (NaN where not measured).
+    between the face thumbnails (:func:`face_thumbnail`) of frames *k*−1 and *k* (NaN where not measured).
 
     A repeat either barely changes (under ``level``: an encoder coded the duplicate as "no change")
     or changes far less than both neighbours (under ``dip`` times the smaller one, and under
