@@ -31,3 +31,41 @@ def test_laplacian_blend_keeps_each_side_where_the_mask_is_flat():
     half[:, :40] = 1.0
     out = laplacian_blend(fg, bg, feather(half, 3.0))
     assert np.allclose(out[:, :8], fg[:, :8], atol=2.0) and np.allclose(out[:, -8:], bg[:, -8:], atol=2.0)
+
+
+def _open_mouth(iod=120.0):
+    xs = np.linspace(40, 160, 11)
+    arch = np.sin(np.linspace(0, np.pi, 11))
+    upper = np.stack([xs, 60 - 4 * arch], 1)
+    lower = np.stack([xs, 60 + 40 * arch], 1)  # a wide-open mouth, 40 px deep in the middle
+    return upper, lower, iod
+
+
+def test_interior_reveal_sweeps_up_from_the_lower_lip():
+    from retalk.compose.interior import synthesize_interior
+
+    upper, lower, iod = _open_mouth()
+    lip, skin, teeth = np.array([170, 70, 80]), np.array([200, 160, 140]), np.array([235, 230, 220])
+    full_img, full = synthesize_interior((140, 200), upper, lower, lip, skin, iod, teeth)
+    img0, none = synthesize_interior((140, 200), upper, lower, lip, skin, iod, teeth, reveal=0.0)
+    _, half = synthesize_interior((140, 200), upper, lower, lip, skin, iod, teeth, reveal=0.5)
+    assert np.array_equal(img0, full_img) and none.max() == 0.0 and full[80, 100] > 0.99
+    # mid column: the gap runs from y = 56 (upper lip) to y = 100 (lower lip)
+    assert half[94, 100] > 0.95  # next to the lower lip: painted
+    assert half[62, 100] < 0.05  # just under the upper lip: the picture's own teeth stay
+    assert np.all(np.diff(half[58:96, 100]) >= -1e-4)  # one front, no banding
+
+
+def test_interior_shows_upper_and_lower_teeth_in_a_wide_mouth():
+    from retalk.compose.interior import synthesize_interior
+
+    upper, lower, iod = _open_mouth()
+    lip, skin, teeth = np.array([170, 70, 80]), np.array([200, 160, 140]), np.array([235, 230, 220])
+    img, _ = synthesize_interior((140, 200), upper, lower, lip, skin, iod, teeth)
+    col = img[:, 100].mean(1)
+    assert col[58:62].max() > 180  # upper teeth hang from the upper lip
+    assert col[75:85].max() < 90  # dark cavity in the middle
+    assert col[93:99].max() > 110  # lower teeth above the lower lip, in shadow
+    # the lower teeth are narrower than the upper ones
+    upper_row, lower_row = img[59].mean(1), img[96].mean(1)
+    assert (lower_row > 110).sum() < (upper_row > 150).sum()

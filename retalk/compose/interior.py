@@ -14,13 +14,17 @@ from retalk.compose.blend import feather, polygon_mask
 
 
 def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb: np.ndarray,
-                        skin_rgb: np.ndarray, iod: float, teeth_rgb: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                        skin_rgb: np.ndarray, iod: float, teeth_rgb: np.ndarray | None = None,
+                        reveal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Paint a mouth interior between the inner lip contours.
 
     ``upper``/``lower``: (k, 2) inner contours of the upper and lower lip from
     one mouth corner to the other, in the patch's pixel coordinates.
     ``lip_rgb``/``skin_rgb``: mean colours (RGB, 0–255); ``teeth_rgb``: the speaker's own teeth colour when
     visible in the source (else derived from the skin's brightness). ``iod``: inter-ocular distance in pixels (sets sizes).
+    ``reveal`` (0–1): how much of the opening the painted interior covers, sweeping up from the lower lip
+    (a jaw drops away from the upper teeth): at 0 nothing, at 0.5 the lower half, at 1 all of it. A partly
+    revealed interior keeps the picture's own upper teeth above a dark gap instead of mixing the two into grey.
     Returns ``(image float32 (h, w, 3), alpha float32 (h, w))``.
     """
     h, w = shape
@@ -58,18 +62,28 @@ def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.nda
     tooth_img = teeth[None, None, :] * shade_up[..., None]
     a_up = cv2.GaussianBlur(band_up, (0, 0), max(0.6, 0.006 * iod))
     img = img * (1 - a_up[..., None]) + tooth_img * a_up[..., None]
-    # lower teeth, only when wide open, partly hidden
+    # lower teeth, only when wide open: a narrower band above the lower lip, in the shadow of the upper jaw
     if open_px > 0.16 * iod:
-        lt_h = min(0.22 * open_px, 0.06 * iod)
-        band_lo = ((ys <= lo_y[None, :] + 2) & (ys >= lo_y[None, :] - lt_h * span)).astype(np.float32) * (span > 0.05)
-        a_lo = cv2.GaussianBlur(band_lo, (0, 0), max(0.6, 0.006 * iod)) * 0.5
-        img = img * (1 - a_lo[..., None]) + tooth_img * 0.82 * a_lo[..., None]
+        lt_h = min(0.2 * open_px, 0.055 * iod)
+        span_lo = np.clip(1 - (np.abs(xs - mid_x) / (0.6 * half_w)) ** 4, 0, 1)[None, :]
+        top = lo_y[None, :] - lt_h * span_lo
+        band_lo = ((ys <= lo_y[None, :] + 2) & (ys >= top)).astype(np.float32) * (span_lo > 0.05)
+        # darker towards their tips (further into the mouth)
+        depth = np.clip((lo_y[None, :] - ys) / max(lt_h, 1.0), 0.0, 1.0)
+        lo_teeth = teeth[None, None, :] * np.array([1.0, 0.95, 0.92], np.float32) * (0.78 - 0.25 * depth)[..., None] * shade_up[..., None]
+        a_lo = cv2.GaussianBlur(band_lo, (0, 0), max(0.6, 0.006 * iod)) * 0.9
         # tongue: a soft reddish mound just behind the lower teeth
-        tongue = np.clip(lip * np.array([0.6, 0.32, 0.32]), 0, 255)
-        cy = lo_y[None, :] - lt_h - 0.18 * open_px
-        d = ((xs[None, :] - mid_x) / (0.6 * half_w)) ** 2 + ((ys - cy) / max(0.25 * open_px, 1.0)) ** 2
-        a_t = np.clip(1.2 - d, 0, 1) * 0.35
+        tongue = np.clip(lip * np.array([0.55, 0.3, 0.3]), 0, 255)
+        cy = lo_y[None, :] - lt_h - 0.1 * open_px
+        d = ((xs[None, :] - mid_x) / (0.55 * half_w)) ** 2 + ((ys - cy) / max(0.22 * open_px, 1.0)) ** 2
+        a_t = np.clip(1.2 - d, 0, 1) * 0.5
         img = img * (1 - a_t[..., None]) + tongue * a_t[..., None]
+        img = img * (1 - a_lo[..., None]) + lo_teeth * a_lo[..., None]
     alpha = feather(inside.astype(np.float32) / 255.0, max(0.5, 0.004 * iod))
+    reveal = float(np.clip(reveal, 0.0, 1.0))
+    if reveal < 1.0:
+        # position within the opening: 0 at the upper inner lip, 1 at the lower; a steep front sweeps upwards
+        v = np.clip((ys - up_y[None, :]) / np.maximum(lo_y - up_y, 1.0)[None, :], 0.0, 1.0)
+        alpha = alpha * np.clip((1.25 * reveal - (1.0 - v)) / 0.25, 0.0, 1.0)
     img = cv2.GaussianBlur(img, (0, 0), max(0.5, 0.004 * iod))
     return img, alpha

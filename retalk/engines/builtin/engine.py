@@ -513,8 +513,7 @@ class BuiltinEngine(Engine):
             skin_rgb = bg[skin].mean(0) if skin.any() else np.array([180, 140, 120])
             up, lo = tgt[L.UPPER_INNER] - off, tgt[L.LOWER_INNER] - off
             teeth = self._teeth_colour(entry, lj)
-            inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth)
-            alpha *= interior_alpha
+            inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth, reveal=interior_alpha)
             fg = fg * (1 - alpha[..., None]) + inner * alpha[..., None]
         elif contact > 0:
             # closing a parted mouth squeezes its interior into a line: draw where the lips meet instead
