@@ -72,11 +72,13 @@ class MouthTrack:
 
 @dataclass(frozen=True)
 class AcousticFeatures:
-    """Speech levels at :data:`FEATURE_RATE` Hz: ``band_db`` (300–3000 Hz), ``total_db``, ``centroid_hz``."""
+    """Speech levels at :data:`FEATURE_RATE` Hz: ``band_db`` (300–3000 Hz), ``total_db``, ``centroid_hz``
+    and ``high_db`` (above 3500 Hz, where the release burst of t, d, s is loud and that of p, b is weak)."""
 
     band_db: np.ndarray
     total_db: np.ndarray
     centroid_hz: np.ndarray
+    high_db: np.ndarray
 
 
 def acoustic_features(samples: np.ndarray, sample_rate: int = 16000) -> AcousticFeatures:
@@ -90,7 +92,8 @@ def acoustic_features(samples: np.ndarray, sample_rate: int = 16000) -> Acoustic
     band = p[(f >= 300) & (f <= 3000)].sum(0)
     total = p[(f >= 80)].sum(0)
     cent = (p * f[:, None]).sum(0) / np.maximum(p.sum(0), 1e-20)
-    return AcousticFeatures(10 * np.log10(band + 1e-12), 10 * np.log10(total + 1e-12), cent)
+    high = p[f >= 3500].sum(0)
+    return AcousticFeatures(10 * np.log10(band + 1e-12), 10 * np.log10(total + 1e-12), cent, 10 * np.log10(high + 1e-12))
 
 
 def _to_frames(x: np.ndarray, fps: float, n: int, reduce: str = "mean") -> np.ndarray:
@@ -121,7 +124,7 @@ def aperture(feats: AcousticFeatures, range_db: float = 30.0) -> tuple[np.ndarra
 
 
 def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0, context_s: float = 0.15,
-             floor_db: float = 4.0, max_centroid_hz: float = 2000.0) -> np.ndarray:
+             floor_db: float = 4.0, max_centroid_hz: float = 2000.0, max_release_db: float | None = -8.0) -> np.ndarray:
     """Boolean 100 Hz mask of lip closures (stop closures and nasal murmurs) inside speech.
 
     A closure is where the 300–3000 Hz level falls at least ``depth_db`` below
@@ -142,7 +145,32 @@ def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0
     quiet = feats.total_db < top - 35.0  # near-silent closure: the centroid of noise means nothing
     not_fricative = (uniform_filter1d(feats.centroid_hz, 3) < max_centroid_hz) | quiet
     near_speech = maximum_filter1d(speech.astype(np.uint8), 2 * k + 1).astype(bool)
-    return dip & at_bottom & not_fricative & near_speech
+    found = dip & at_bottom & not_fricative & near_speech
+    if max_release_db is not None:
+        found = _drop_tongue_releases(found, feats, max_release_db)
+    return found
+
+
+def _drop_tongue_releases(found: np.ndarray, feats: AcousticFeatures, max_release_db: float,
+                          release_s: float = 0.03) -> np.ndarray:
+    """Remove closures whose release (the ``release_s`` after them) is loud above 3.5 kHz.
+
+    The lips' release (p, b) is a weak, low burst; a tongue tip's (t, d) and a following
+    hiss (ts, s) put most of the release's energy high. The level above 3.5 kHz relative to
+    300–3000 Hz over the release: above ``max_release_db`` the closure was not the lips'.
+    """
+    out = found.copy()
+    k = max(1, int(round(release_s * FEATURE_RATE)))
+    edges = np.flatnonzero(np.diff(np.r_[0, found.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        hi = feats.high_db[b:b + k]
+        lo = feats.band_db[b:b + k]
+        if hi.size == 0:
+            continue
+        ratio = 10 * np.log10(np.sum(10 ** (hi / 10))) - 10 * np.log10(np.sum(10 ** (lo / 10)))
+        if ratio > max_release_db:
+            out[a:b] = False
+    return out
 
 
 def _phone_targets(phones: Sequence[Phone], n: int, fps: float,
