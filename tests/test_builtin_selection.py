@@ -56,3 +56,26 @@ def test_lip_contact_covers_squeezed_teeth_and_specks():
     assert np.array_equal(out[:5], fg[:5])  # skin away from the mouth untouched
     weak = BuiltinEngine._lip_contact(fg.copy(), upper, lower, mouth, iod, 0.0)
     assert np.allclose(weak, fg)  # strength 0: nothing painted
+
+
+def test_the_jaw_keeps_the_frames_own_sideways_place():
+    from retalk.engines.builtin.engine import MOBILE, BuiltinEngine
+    from retalk.face import landmarks as L
+
+    lm = FaceMesh(static=True)(astronaut(384))[0][:, :2].astype(np.float64)
+    iod = float(L.interocular(lm))
+    _, ex, ey = L.face_frame(lm)
+    # an entry whose head was turned: its lips and jaw sit 0.1 inter-ocular distances to one side, and
+    # its mouth is open further (lower lip and chin 0.05 lower)
+    entry = lm.copy()
+    entry[MOBILE] += 0.1 * iod * ex
+    entry[np.concatenate([L.LOWER_OUTER, L.LOWER_INNER, [L.CHIN]])] += 0.05 * iod * ey
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    tgt = BuiltinEngine.place(lm, entry, identity)
+    side = lambda p: float((p - lm[L.CHIN]) @ ex) / iod  # noqa: E731
+    down = lambda p: float((p - lm[L.CHIN]) @ ey) / iod  # noqa: E731
+    assert abs(side(tgt[L.CHIN])) < 1e-6  # the chin stays where the frame's own head puts it ...
+    assert down(tgt[L.CHIN]) > 0.049  # ... and drops as the entry says
+    lip = L.UPPER_OUTER[len(L.UPPER_OUTER) // 2]
+    assert abs(side(tgt[lip]) - side(entry[lip])) < 1e-6  # the lips are the entry's
+    assert np.array_equal(tgt[L.STABLE], lm[L.STABLE])  # eyes and nose untouched

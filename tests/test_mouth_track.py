@@ -46,3 +46,37 @@ def test_a_high_loud_release_is_the_tongue_not_the_lips(low_release: bool) -> No
     assert without_veto[gap].any()  # both are acoustic closures
     assert found[gap].any() == low_release  # only the lips' release keeps its closure
     assert not found[3:25].any() and not found[45:].any()  # nowhere inside the vowels
+
+
+def test_only_real_pauses_rest_the_mouth() -> None:
+    from retalk.speech.mouth import pauses
+
+    speech = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 0], bool)
+    # at 25 fps: the 2-frame gap (80 ms) is between two words, the 5-frame one (200 ms) a pause
+    rest = pauses(speech, 25.0, 0.12)
+    np.testing.assert_array_equal(rest, [1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 1])
+    np.testing.assert_array_equal(pauses(speech, 25.0, 0.0), ~speech)  # 0: every gap closes
+
+
+def test_a_quiet_gap_between_syllables_does_not_snap_the_mouth_shut() -> None:
+    from retalk.speech.mouth import mouth_track
+
+    rng = np.random.default_rng(5)
+    noise = rng.standard_normal(int(0.1 * SR))
+    spec = np.fft.rfft(noise)
+    spec[np.fft.rfftfreq(len(noise), 1 / SR) < 3000] = 0.0
+    hiss = np.fft.irfft(spec, len(noise))
+    hiss *= 0.003 / hiss.std()  # a soft, breathy fricative: too quiet to count as speech, not a stop
+    silence = lambda s: np.zeros(int(s * SR))  # noqa: E731
+    x = np.concatenate([silence(0.3), _vowel(0.3), hiss, _vowel(0.3), silence(0.4), _vowel(0.3), silence(0.3)])
+    x = (x + 0.001 * rng.standard_normal(len(x))).astype(np.float32)
+    fps = 25.0
+    n = int(len(x) / SR * fps)
+    track = mouth_track(x, SR, fps, n)
+    t = (np.arange(n) + 0.5) / fps
+    gap = (t > 0.6) & (t < 0.7) & ~track.speech  # the hiss, where the voice activity drops out
+    assert gap.any() and not track.closed[gap].any()
+    assert track.closed[(t > 1.05) & (t < 1.3)].all()  # the 400 ms pause rests the mouth
+    assert track.closed[t < 0.2].all() and track.closed[t > 1.7].all()  # silence before and after
+    every = mouth_track(x, SR, fps, n, min_pause_s=0.0)
+    assert every.closed[gap].all()  # every gap used to close

@@ -209,6 +209,38 @@ def _phone_targets(phones: Sequence[Phone], n: int, fps: float,
     return (np.interp(t, cs, np.asarray(opens)[order]), np.interp(t, cs, np.asarray(widths)[order]), closed, covered)
 
 
+def _silent_gaps(feats: AcousticFeatures, speech: np.ndarray, max_s: float, max_centroid_hz: float = 2000.0) -> np.ndarray:
+    """100 Hz mask of short gaps in the voice activity (under ``max_s``) that sound like a stop's closure:
+    near-silent or low, not a fricative's hiss. (The release rule is not applied here: an aspirated p
+    releases with broadband noise, and a silent gap is too often the lips' own closure to drop.)"""
+    gaps = ~speech & ~pauses(speech, FEATURE_RATE, max_s)
+    if not gaps.any():
+        return gaps
+    top = float(np.percentile(feats.total_db, 95))
+    edges = np.flatnonzero(np.diff(np.r_[0, gaps.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        quiet = float(np.mean(feats.total_db[a:b])) < top - 35.0
+        if not quiet and float(np.mean(feats.centroid_hz[a:b])) >= max_centroid_hz:
+            gaps[a:b] = False  # hiss: a fricative, the lips stay apart
+    return gaps
+
+
+def pauses(speech: np.ndarray, fps: float, min_s: float) -> np.ndarray:
+    """Frames of pauses long enough to rest the mouth closed: runs of frames without speech lasting at
+    least ``min_s`` seconds, and any at the start or end. Shorter gaps between words are not closures:
+    there the mouth follows the speech around them, unless the gap sounds like the lips' own closure (a
+    silent stop released low, see ``mouth_track``)."""
+    rest = ~speech
+    if min_s <= 0 or not rest.any():
+        return rest
+    out = rest.copy()
+    edges = np.flatnonzero(np.diff(np.r_[0, rest.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if a > 0 and b < len(rest) and (b - a) < min_s * fps:
+            out[a:b] = False
+    return out
+
+
 _NOT_LIPS = {Viseme.DSTN, Viseme.KG, Viseme.TH, Viseme.CH, Viseme.R}
 
 
@@ -247,20 +279,25 @@ def timed_phones(samples: np.ndarray, sample_rate: int, phones: Sequence[Phone] 
 
 def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int,
                 phones: Sequence[Phone] | None = None, phones_exact: bool = False,
-                amplitude: float = 1.0, notation: str | None = None) -> MouthTrack:
+                amplitude: float = 1.0, notation: str | None = None, min_pause_s: float = 0.12) -> MouthTrack:
     """Build the per-frame mouth target for ``n_frames`` frames at ``fps``.
 
     ``phones``: timed phones (from the synthesizer, ``phones_exact=True``, or a
     recognizer), in ``notation`` ("espeak", "arpabet", "ipa" or None to guess).
-    ``amplitude`` scales every opening (expression scale).
+    ``amplitude`` scales every opening (expression scale). Without exact phones, gaps in the speech
+    shorter than ``min_pause_s`` seconds do not close the mouth (see :func:`pauses`).
     """
     feats = acoustic_features(samples, sample_rate)
     ap, speech100 = aperture(feats)
     clo100 = closures(feats, speech100)
+    gap100 = _silent_gaps(feats, speech100, min_pause_s)
     ap_f = _to_frames(ap, fps, n_frames, "mean")
     speech = _to_frames(speech100.astype(float), fps, n_frames, "mean") > 0.4
     # a closure closes a frame it covers for at least a fifth of the frame (20 ms at 25 fps)
     clo_f = _to_frames(clo100.astype(float), fps, n_frames, "mean") >= 0.2
+    # frames without voice close in pauses and in short gaps that are silent (a stop's closure the dip rule
+    # missed), not in short gaps filled with a soft fricative's hiss
+    rest = pauses(speech, fps, min_pause_s) | (~speech & (_to_frames(gap100.astype(float), fps, n_frames, "max") > 0))
     if phones:
         po, pw, pclosed, covered = _phone_targets(phones, n_frames, fps, notation)
         if phones_exact:
@@ -273,11 +310,11 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
             other = _consonant_frames(phones, n_frames, fps, notation)
             veto = clo_f & other & ~pclosed
             opening = np.where(veto, np.minimum(opening, 0.12), opening)
-            closed = pclosed | (clo_f & ~veto) | ~speech
+            closed = pclosed | (clo_f & ~veto) | rest
         width = pw
     else:
         opening = np.where(speech, ap_f, 0.0)
-        closed = clo_f | ~speech
+        closed = clo_f | rest
         width = np.zeros(n_frames)
     # coarticulation: articulators move smoothly (Gaussian, sigma 70 ms); lips approach and leave a closure
     # over a frame

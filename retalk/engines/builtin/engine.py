@@ -17,7 +17,8 @@ The source video is the library of this speaker's mouth appearances.
 4. **Geometry**: the chosen entry's whole lip and jaw shape, moved onto the
    background frame by a similarity fitted on stable points (eyes, nose), plus a
    small residual (lower lip and jaw drop, width) so the opening meets the target
-   exactly; a closure target always closes.
+   exactly; a closure target always closes. The jaw keeps the background frame's
+   own sideways placement (an entry's head turn would swing the chin).
 5. **Rendering**: the background frame's own lower face and neck are warped to
    that geometry (so the chin moves with the jaw), the chosen mouth is warped
    onto it with the same triangulation, colour-matched on the skin, and
@@ -445,6 +446,26 @@ class BuiltinEngine(Engine):
         src = np.concatenate([lj[CONTROL], L.apply_affine(cv2.invertAffineTransform(to_frame), border_frame)])
         return warp.warp(entry.crop, src).astype(np.float32)
 
+    @staticmethod
+    def place(lb: np.ndarray, lj_res: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Target landmarks: the background frame's ``lb`` with the mouth and jaw of an entry (``lj_res``,
+        already given its residual) carried over by the similarity ``t`` (entry crop -> frame).
+
+        The jaw's sideways placement stays the background frame's own: an entry recorded with the head
+        turned a little carries its chin off to one side, and taking that over would swing the chin
+        sideways at every change of entry. Sideways displacements fade out from the lower lip (kept,
+        so the lips widen as chosen) to the chin (dropped); everything moves up and down as the entry says.
+        """
+        tgt = lb.copy()
+        tgt[MOBILE] = L.apply_affine(t, lj_res[MOBILE])
+        _, ex, _ = L.face_frame(lb)
+        fb = L.to_face_coords(lb)
+        y_lip, y_chin = float(fb[L.LOWER_OUTER, 1].max()), float(fb[L.CHIN, 1])
+        w = np.clip((fb[MOBILE, 1] - y_lip) / max(y_chin - y_lip, 0.05), 0.0, 1.0)
+        d = tgt[MOBILE] - lb[MOBILE]
+        tgt[MOBILE] -= (w * (d @ ex))[:, None] * ex[None, :]
+        return tgt
+
     def render_one(self, item: RenderItem) -> np.ndarray:
         plan = self.plan
         if plan is None or not self.entries:
@@ -457,8 +478,7 @@ class BuiltinEngine(Engine):
         d_width = float(self.t_width[i] - dj[1]) * 0.7
         lj_res = lj + self._residual(lj, float(self.t_open[i]), d_width)
         t = L.similarity_transform(lj[L.STABLE], lb[L.STABLE])
-        tgt = lb.copy()
-        tgt[MOBILE] = L.apply_affine(t, lj_res[MOBILE])
+        tgt = self.place(lb, lj_res, t)
         iod = float(L.interocular(lb))
         # region of interest: lower face of background and target, plus neck
         pts = np.concatenate([lb[MASK_POINTS], tgt[MASK_POINTS], lb[ANCHORS]])
