@@ -69,3 +69,15 @@ def test_interior_shows_upper_and_lower_teeth_in_a_wide_mouth():
     # the lower teeth are narrower than the upper ones
     upper_row, lower_row = img[59].mean(1), img[96].mean(1)
     assert (lower_row > 110).sum() < (upper_row > 150).sum()
+
+
+def test_interior_reveal_per_contour_point_paints_only_where_asked():
+    from retalk.compose.interior import synthesize_interior
+
+    upper, lower, iod = _open_mouth()
+    lip, skin = np.array([170, 70, 80]), np.array([200, 160, 140])
+    # the left half of the mouth never opened in the picture (paint it), the right half did (keep it)
+    reveal = np.where(upper[:, 0] < 100, 1.0, 0.0)
+    _, alpha = synthesize_interior((140, 200), upper, lower, lip, skin, iod, None, reveal=reveal)
+    assert alpha[70:90, 60:80].min() > 0.95
+    assert alpha[70:90, 125:145].max() < 0.05

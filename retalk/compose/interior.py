@@ -15,7 +15,7 @@ from retalk.compose.blend import feather, polygon_mask
 
 def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb: np.ndarray,
                         skin_rgb: np.ndarray, iod: float, teeth_rgb: np.ndarray | None = None,
-                        reveal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                        reveal: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Paint a mouth interior between the inner lip contours.
 
     ``upper``/``lower``: (k, 2) inner contours of the upper and lower lip from
@@ -25,6 +25,7 @@ def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.nda
     ``reveal`` (0–1): how much of the opening the painted interior covers, sweeping up from the lower lip
     (a jaw drops away from the upper teeth): at 0 nothing, at 0.5 the lower half, at 1 all of it. A partly
     revealed interior keeps the picture's own upper teeth above a dark gap instead of mixing the two into grey.
+    An array gives one value per contour point (``upper[j]`` with ``lower[j]``), interpolated across the mouth.
     Returns ``(image float32 (h, w, 3), alpha float32 (h, w))``.
     """
     h, w = shape
@@ -80,10 +81,13 @@ def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.nda
         img = img * (1 - a_t[..., None]) + tongue * a_t[..., None]
         img = img * (1 - a_lo[..., None]) + lo_teeth * a_lo[..., None]
     alpha = feather(inside.astype(np.float32) / 255.0, max(0.5, 0.004 * iod))
-    reveal = float(np.clip(reveal, 0.0, 1.0))
-    if reveal < 1.0:
+    rv = np.clip(np.asarray(reveal, np.float64), 0.0, 1.0)
+    if rv.ndim:  # per contour point -> per column
+        order = np.argsort(upper[:, 0])
+        rv = np.interp(xs, upper[order, 0], rv[order])[None, :]
+    if np.any(rv < 1.0):
         # position within the opening: 0 at the upper inner lip, 1 at the lower; a steep front sweeps upwards
         v = np.clip((ys - up_y[None, :]) / np.maximum(lo_y - up_y, 1.0)[None, :], 0.0, 1.0)
-        alpha = alpha * np.clip((1.25 * reveal - (1.0 - v)) / 0.25, 0.0, 1.0)
+        alpha = alpha * np.clip((1.25 * rv - (1.0 - v)) / 0.25, 0.0, 1.0)
     img = cv2.GaussianBlur(img, (0, 0), max(0.5, 0.004 * iod))
     return img, alpha

@@ -508,7 +508,13 @@ class BuiltinEngine(Engine):
         # Both repairs below fade in from zero as the mismatch between the chosen mouth and the target
         # grows, so they never switch on or off between two frames (that read as flicker).
         # (the interior reaches full strength quickly: half of it over stretched teeth reads as a grey band)
-        interior_alpha = float(np.clip((t_gap - dj[0] - 0.01) / 0.04, 0.0, 1.0))
+        # per inner-lip pair (corner to corner): how far the target opens past the chosen mouth's own gap there;
+        # a mouth parted on one side only gets a painted interior on the side it never opened
+        f_src, f_tgt = L.to_face_coords(lj), L.to_face_coords(tgt)
+        gap_src = np.maximum(f_src[L.LOWER_INNER, 1] - f_src[L.UPPER_INNER, 1], 0.0)
+        gap_tgt = np.maximum(f_tgt[L.LOWER_INNER, 1] - f_tgt[L.UPPER_INNER, 1], 0.0)
+        reveal = np.clip((gap_tgt - gap_src - 0.01) / 0.04, 0.0, 1.0)
+        interior_alpha = float(reveal.max())
         contact = float(np.clip((dj[0] - t_gap - 0.01) / 0.05, 0.0, 1.0))
         fg = self._warp_entry(entry, lj, t, warp, border + off)
         mix = self._mix_from(i)
@@ -533,7 +539,7 @@ class BuiltinEngine(Engine):
             skin_rgb = bg[skin].mean(0) if skin.any() else np.array([180, 140, 120])
             up, lo = tgt[L.UPPER_INNER] - off, tgt[L.LOWER_INNER] - off
             teeth = self._teeth_colour(entry, lj)
-            inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth, reveal=interior_alpha)
+            inner, alpha = synthesize_interior((rh, rw), up, lo, lip_rgb, skin_rgb, iod, teeth, reveal=reveal)
             fg = fg * (1 - alpha[..., None]) + inner * alpha[..., None]
         elif contact > 0:
             # closing a parted mouth squeezes its interior into a line: draw where the lips meet instead
