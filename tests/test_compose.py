@@ -79,5 +79,5 @@ def test_interior_reveal_per_contour_point_paints_only_where_asked():
     # the left half of the mouth never opened in the picture (paint it), the right half did (keep it)
     reveal = np.where(upper[:, 0] < 100, 1.0, 0.0)
     _, alpha = synthesize_interior((140, 200), upper, lower, lip, skin, iod, None, reveal=reveal)
-    assert alpha[70:90, 60:80].min() > 0.95
-    assert alpha[70:90, 125:145].max() < 0.05
+    assert alpha[64:80, 70:85].min() > 0.95
+    assert alpha[64:80, 115:130].max() < 0.05
