@@ -403,9 +403,24 @@ class BuiltinEngine(Engine):
         reads as a dotted line with dark specks; the band (the inner-lip outline, slightly widened) is
         covered with the lips' own colour first.
         """
-        lips_px = fg[mouth_u8 > 128]
-        if len(lips_px) == 0:
+        ys, xs = np.nonzero(mouth_u8 > 128)
+        if len(ys) == 0:
             return fg
+        # work on the mouth's bounding box (all the filters below reach a few pixels at most)
+        m = int(max(8, np.ceil(0.1 * iod)))
+        H, W = fg.shape[:2]
+        y0, y1 = max(0, int(ys.min()) - m), min(H, int(ys.max()) + m + 1)
+        x0, x1 = max(0, int(xs.min()) - m), min(W, int(xs.max()) + m + 1)
+        off = np.array([x0, y0], np.float64)
+        out = fg.copy()
+        out[y0:y1, x0:x1] = BuiltinEngine._lip_contact_box(fg[y0:y1, x0:x1], upper - off, lower - off,
+                                                            mouth_u8[y0:y1, x0:x1], iod, strength)
+        return out
+
+    @staticmethod
+    def _lip_contact_box(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: np.ndarray, iod: float,
+                         strength: float) -> np.ndarray:
+        lips_px = fg[mouth_u8 > 128]
         h, w = fg.shape[:2]
         band = polygon_mask((h, w), np.concatenate([upper, lower[::-1]]))
         grow = max(1, int(round(0.025 * iod)))
