@@ -29,6 +29,25 @@ def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.nda
     Returns ``(image float32 (h, w, 3), alpha float32 (h, w))``.
     """
     h, w = shape
+    img = np.zeros((h, w, 3), np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    poly = np.concatenate([upper, lower[::-1]], axis=0)
+    # paint only the mouth's bounding box (every blur below reaches a few pixels at most)
+    m = int(max(6, np.ceil(0.05 * iod)))
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - m, 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + m + 1, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return img, alpha
+    off = np.array([x0, y0], np.float64)
+    box_img, box_alpha = _paint((y1 - y0, x1 - x0), upper - off, lower - off, lip_rgb, skin_rgb, iod, teeth_rgb, reveal)
+    img[y0:y1, x0:x1] = box_img
+    alpha[y0:y1, x0:x1] = box_alpha
+    return img, alpha
+
+
+def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb: np.ndarray, skin_rgb: np.ndarray,
+           iod: float, teeth_rgb: np.ndarray | None, reveal: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = shape
     poly = np.concatenate([upper, lower[::-1]], axis=0)
     inside = polygon_mask((h, w), poly)
     if inside.max() == 0:
