@@ -79,3 +79,45 @@ def test_the_jaw_keeps_the_frames_own_sideways_place():
     lip = L.UPPER_OUTER[len(L.UPPER_OUTER) // 2]
     assert abs(side(tgt[lip]) - side(entry[lip])) < 1e-6  # the lips are the entry's
     assert np.array_equal(tgt[L.STABLE], lm[L.STABLE])  # eyes and nose untouched
+
+
+def test_the_jaw_is_averaged_over_neighbouring_frames_and_the_lips_are_not():
+    from types import SimpleNamespace
+
+    from retalk.engines.builtin.engine import BuiltinEngine
+    from retalk.face import landmarks as L
+
+    lm = FaceMesh(static=True)(astronaut(384))[0].astype(np.float64)
+    iod = float(L.interocular(lm))
+    _, _, ey = L.face_frame(lm[:, :2])
+    other = lm.copy()  # a library mouth whose jaw line sits 0.05 inter-ocular distances lower
+    jaw = np.array(sorted(set(L.JAW[3:-3]) | {L.CHIN}))
+    other[jaw, :2] += 0.05 * iod * ey
+    n = 12
+    landmarks = np.stack([lm] * n + [lm, other])  # frames 0..11: the video; 12, 13: the two library mouths
+    engine = BuiltinEngine(jaw_smoothing=3)
+    engine.plan = SimpleNamespace(track=SimpleNamespace(landmarks=landmarks), schedule=np.arange(n))
+    engine.entries = [LibraryEntry(12, 0, 0, np.zeros((4, 4, 3), np.uint8)), LibraryEntry(13, 0, 0, np.zeros((4, 4, 3), np.uint8))]
+    engine.lib_desc = np.array([L.mouth_descriptor(lm), L.mouth_descriptor(other)])
+    engine.selection = np.arange(n) % 2  # the choice alternates between the two
+    engine.t_open = engine.lib_desc[engine.selection, 0].astype(np.float32)
+    engine.t_width = engine.lib_desc[engine.selection, 1].astype(np.float32)
+    bg = lm[:, :2]
+
+    from retalk.engines.builtin.engine import _JAW_ONLY as engine_jaw
+
+    def chin_drop(i: int, smooth: bool) -> float:
+        tgt = engine._target(i, bg).copy()
+        if smooth:
+            tgt[engine_jaw] = engine._smoothed_jaw(i, bg)
+        return float((tgt[L.CHIN] - bg[L.CHIN]) @ ey) / iod
+
+    raw = [chin_drop(i, False) for i in (5, 6)]
+    assert abs((raw[0] - raw[1]) - 0.05) < 0.005  # unsmoothed, the chin jumps by the entries' difference
+    smooth = [chin_drop(i, True) for i in (5, 6)]
+    assert abs(smooth[0] - smooth[1]) < 0.1 * abs(raw[0] - raw[1])  # averaged: it holds still
+    assert abs(smooth[0] - 0.5 * (raw[0] + raw[1])) < 0.005
+    # the lips are each frame's own choice: the smoothed points never include them
+    assert not set(L.LIPS) & set(engine_jaw.tolist())
+    engine.jaw_smoothing = 0
+    assert abs(chin_drop(5, True) - raw[0]) < 1e-9  # 0 turns it off

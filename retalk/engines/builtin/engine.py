@@ -18,7 +18,9 @@ The source video is the library of this speaker's mouth appearances.
    background frame by a similarity fitted on stable points (eyes, nose), plus a
    small residual (lower lip and jaw drop, width) so the opening meets the target
    exactly; a closure target always closes. The jaw keeps the background frame's
-   own sideways placement (an entry's head turn would swing the chin).
+   own sideways placement (an entry's head turn would swing the chin), and its
+   offset from the frame's own jaw is averaged over a few frames either side
+   (the lips are not: they meet the target exactly).
 5. **Rendering**: the background frame's own lower face and neck are warped to
    that geometry (so the chin moves with the jaw), the chosen mouth is warped
    onto it with the same triangulation, colour-matched on the skin, and
@@ -49,6 +51,7 @@ CONTROL = np.array(sorted(set(MOBILE) | set(ANCHORS)))
 _MOBILE_IN_CONTROL = np.isin(CONTROL, MOBILE)
 # Lower-face region the mouth may change: lips, chin and the cheeks beside the mouth.
 MASK_POINTS = np.array(sorted(set(L.LIPS) | set(L.LOWER_FACE_INNER) | set(L.JAW[3:-3]) | {203, 423, 98, 327, 2, 97, 326}))
+_JAW_ONLY = np.array(sorted(set(MOBILE) - set(L.LIPS)))
 _UPPER_LIP = np.array(sorted((set(L.UPPER_INNER) | set(L.UPPER_OUTER)) - {61, 291, 78, 308}))
 
 
@@ -171,7 +174,8 @@ class BuiltinEngine(Engine):
     visual difference (in the speaker's own frame-to-frame change) between the
     mouth jumped to and the one that would have come next; ``temporal_blend``:
     the share of the previous frame's mouth (warped to the current shape) mixed
-    into each frame; ``crossfade``: mix half of the previous mouth in at a jump.
+    into each frame; ``crossfade``: mix half of the previous mouth in at a jump; ``jaw_smoothing``: output
+    frames either side over which the jaw's placement is averaged (0: none).
     """
 
     name = "builtin"
@@ -179,7 +183,7 @@ class BuiltinEngine(Engine):
 
     def __init__(self, library_budget_mb: float = 320.0, max_entries: int = 300, jump_cost: float = 5.0,
                  shape_tolerance: float = 0.1, crossfade: bool = True, appearance_weight: float = 5.0,
-                 temporal_blend: float = 0.3, **_: object) -> None:
+                 temporal_blend: float = 0.3, jaw_smoothing: int = 3, **_: object) -> None:
         self.budget = library_budget_mb * 1e6
         self.max_entries = max_entries
         self.jump_cost = jump_cost
@@ -187,6 +191,8 @@ class BuiltinEngine(Engine):
         self.crossfade = crossfade
         self.appearance_weight = appearance_weight
         self.temporal_blend = temporal_blend
+        self.jaw_smoothing = int(jaw_smoothing)
+        self._targets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.stride = 1
         self.entries: list[LibraryEntry] = []
         self._bytes = 0
@@ -213,6 +219,7 @@ class BuiltinEngine(Engine):
     # ---------------------------------------------------------------- planning
     def prepare(self, plan: Plan) -> None:
         self.plan = plan
+        self._targets = {}
         track = plan.track
         self.entries = [e for e in self.entries if track.valid[e.index]]
         if not self.entries:
@@ -481,6 +488,52 @@ class BuiltinEngine(Engine):
         tgt[MOBILE] -= (w * (d @ ex))[:, None] * ex[None, :]
         return tgt
 
+    def _target(self, i: int, lb: np.ndarray | None = None) -> np.ndarray:
+        """Target landmarks (478, 2) of output frame ``i``: its chosen entry's mouth and jaw, given the residual
+        that meets the frame's target opening and width, placed on the frame's own face (``lb``; looked up when
+        None). Cached for the few frames around the one being rendered."""
+        hit = self._targets.get(i)
+        if hit is not None:
+            return hit[0]
+        plan = self.plan
+        assert plan is not None
+        if lb is None:
+            lb = plan.track.landmarks[int(plan.schedule[i]), :, :2].astype(np.float64)
+        sel = int(self.selection[i])
+        lj = self._entry_points(self.entries[sel])
+        d_width = float(self.t_width[i] - self.lib_desc[sel][1]) * 0.7
+        lj_res = lj + self._residual(lj, float(self.t_open[i]), d_width)
+        tgt = self.place(lb, lj_res, L.similarity_transform(lj[L.STABLE], lb[L.STABLE]))
+        # the jaw's offset from the frame's own, in face units (scale- and rotation-free, for averaging over frames)
+        offset = L.to_face_coords(tgt)[_JAW_ONLY] - L.to_face_coords(lb)[_JAW_ONLY]
+        self._targets[i] = (tgt, offset)
+        if len(self._targets) > 4 * self.jaw_smoothing + 8:
+            for key in sorted(self._targets)[: len(self._targets) // 2]:
+                if abs(key - i) > self.jaw_smoothing:
+                    del self._targets[key]
+        return tgt
+
+    def _smoothed_jaw(self, i: int, lb: np.ndarray) -> np.ndarray:
+        """Frame ``i``'s jaw and lower-face points: the frame's own plus the jaw offset averaged over
+        ``jaw_smoothing`` output frames either side (triangular weights).
+
+        Each output frame takes its jaw from whichever library mouth the selection chose; from one entry
+        to the next the jaw line differs a little (head pose, the speaker's own jaw), which shook the skin
+        around the mouth more than the speaker's own (lips are not smoothed: closures stay exact).
+        """
+        r = int(self.jaw_smoothing)
+        n = len(self.selection)
+        acc = np.zeros((len(_JAW_ONLY), 2))
+        total = 0.0
+        for j in range(max(0, i - r), min(n, i + r + 1)):
+            weight = float(r + 1 - abs(j - i))
+            self._target(j, lb if j == i else None)
+            acc += weight * self._targets[j][1]
+            total += weight
+        _, ex, ey = L.face_frame(lb)
+        off = acc / total * float(L.interocular(lb))
+        return lb[_JAW_ONLY] + off[:, :1] * ex[None, :] + off[:, 1:] * ey[None, :]
+
     def render_one(self, item: RenderItem) -> np.ndarray:
         plan = self.plan
         if plan is None or not self.entries:
@@ -490,10 +543,11 @@ class BuiltinEngine(Engine):
         entry = self.entries[int(self.selection[i])]
         lj = self._entry_points(entry)
         dj = self.lib_desc[int(self.selection[i])]
-        d_width = float(self.t_width[i] - dj[1]) * 0.7
-        lj_res = lj + self._residual(lj, float(self.t_open[i]), d_width)
         t = L.similarity_transform(lj[L.STABLE], lb[L.STABLE])
-        tgt = self.place(lb, lj_res, t)
+        tgt = self._target(i, lb)
+        if self.jaw_smoothing > 0:
+            tgt = tgt.copy()
+            tgt[_JAW_ONLY] = self._smoothed_jaw(i, lb)
         iod = float(L.interocular(lb))
         # region of interest: lower face of background and target, plus neck
         pts = np.concatenate([lb[MASK_POINTS], tgt[MASK_POINTS], lb[ANCHORS]])
