@@ -63,3 +63,9 @@ def savgol(x: np.ndarray, window: int, order: int) -> np.ndarray:
     out.reshape(n, -1)[n - half:] = fit[window - half:] @ flat[n - window:]
     dtype = np.asarray(x).dtype
     return out.astype(dtype) if dtype.kind == "f" else out
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open index ranges ``(start, stop)`` of the consecutive True values of a 1-D boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]

@@ -69,3 +69,12 @@ def test_dubbing_path_imports_stay_light():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_runs_of_true_values():
+    from retalk.dsp import runs
+
+    assert runs(np.array([0, 1, 1, 0, 1, 0, 0, 1], bool)) == [(1, 3), (4, 5), (7, 8)]
+    assert runs(np.ones(3, bool)) == [(0, 3)]
+    assert runs(np.zeros(4, bool)) == []
+    assert runs(np.array([], bool)) == []

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from retalk.dsp import runs
 from retalk.errors import CheckpointError, InputError, MissingDependencyError, RetalkError
 from retalk.evaluate.dataset import PROTOCOLS, Pair, load_dataset, pair_clips
 from retalk.face.landmarks import opening_series
@@ -335,18 +336,12 @@ def _grow(box: np.ndarray, margin: float) -> np.ndarray:
     return box + np.array([-margin * w, -margin * h, margin * w, margin * h])
 
 
-def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open index ranges of consecutive True values."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
-
-
 def _jitter(lms: np.ndarray, valid: np.ndarray) -> float:
     """Landmark jitter averaged over runs of ≥ 3 consecutive frames with a face (weighted by their length)."""
     from retalk.metrics import landmark_jitter
 
     total, weight = 0.0, 0
-    for a, b in _runs(valid):
+    for a, b in runs(valid):
         if b - a >= 3:
             total += landmark_jitter(lms[a:b]) * (b - a - 2)
             weight += b - a - 2

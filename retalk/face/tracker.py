@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from retalk.dsp import savgol
+from retalk.dsp import runs, savgol
 from retalk.face import landmarks as L
 
 log = logging.getLogger(__name__)
@@ -311,17 +311,6 @@ class FaceTracker:
         return FaceTrack(lms, valid, boxes, pose, self._size or (0, 0), repeat)
 
 
-def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
-    runs, start = [], None
-    for i, v in enumerate(list(valid) + [False]):
-        if v and start is None:
-            start = i
-        elif not v and start is not None:
-            runs.append((start, i))
-            start = None
-    return runs
-
-
 def smooth_landmarks(lms: np.ndarray, valid: np.ndarray, rigid_window: int = 9, lip_window: int = 5) -> np.ndarray:
     """Savitzky–Golay smoothing over time within each run of valid frames.
 
@@ -334,7 +323,7 @@ def smooth_landmarks(lms: np.ndarray, valid: np.ndarray, rigid_window: int = 9, 
     mobile[L.LIPS] = True
     mobile[L.JAW] = True
     mobile[L.LOWER_FACE_INNER] = True
-    for a, b in _runs(valid):
+    for a, b in runs(valid):
         m = b - a
         for sel, win, order in ((~mobile, rigid_window, 2), (mobile, lip_window, 3)):
             w = min(win, m if m % 2 else m - 1)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
 
-from retalk.dsp import stft
+from retalk.dsp import runs, stft
 from retalk.speech.types import Phone, Viseme
 from retalk.speech.visemes import phone_to_viseme
 
@@ -161,8 +161,7 @@ def _drop_tongue_releases(found: np.ndarray, feats: AcousticFeatures, max_releas
     """
     out = found.copy()
     k = max(1, int(round(release_s * FEATURE_RATE)))
-    edges = np.flatnonzero(np.diff(np.r_[0, found.astype(np.int8), 0]))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in runs(found):
         hi = feats.high_db[b:b + k]
         lo = feats.band_db[b:b + k]
         if hi.size == 0:
@@ -217,8 +216,7 @@ def _silent_gaps(feats: AcousticFeatures, speech: np.ndarray, max_s: float, max_
     if not gaps.any():
         return gaps
     top = float(np.percentile(feats.total_db, 95))
-    edges = np.flatnonzero(np.diff(np.r_[0, gaps.astype(np.int8), 0]))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in runs(gaps):
         quiet = float(np.mean(feats.total_db[a:b])) < top - 35.0
         if not quiet and float(np.mean(feats.centroid_hz[a:b])) >= max_centroid_hz:
             gaps[a:b] = False  # hiss: a fricative, the lips stay apart
@@ -234,8 +232,7 @@ def pauses(speech: np.ndarray, fps: float, min_s: float) -> np.ndarray:
     if min_s <= 0 or not rest.any():
         return rest
     out = rest.copy()
-    edges = np.flatnonzero(np.diff(np.r_[0, rest.astype(np.int8), 0]))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in runs(rest):
         if a > 0 and b < len(rest) and (b - a) < min_s * fps:
             out[a:b] = False
     return out
