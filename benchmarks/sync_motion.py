@@ -51,7 +51,11 @@ def main() -> None:
         for n, (face, audio) in enumerate(clips):
             out = tmp / f"out_{n}.mp4"
             sync(face, audio, out, SyncOptions(progress=False))
-            r = mouth_motion(face, out)
+            try:
+                r = mouth_motion(face, out)
+            except ValueError as exc:  # a photo, or no face in the source
+                print(f"{face.name[:24]:24s} {exc}")
+                continue
             still = math.isnan(r.spread_ratio) or r.source_spread < 0.01  # a photo, or a speaker who never talks
             spread = "n/a" if still else f"{r.spread_ratio:.2f}"
             print(f"{face.name[:24]:24s} {r.frames:6d} {r.source_spread:13.3f} {spread:>7s} {r.change_ratio:7.2f} {r.change_p99_ratio:6.2f} "

@@ -60,3 +60,13 @@ def test_a_different_size_is_refused(moving_then_still, tmp_path):
             sink.write(np.ascontiguousarray(f[::2, ::2]))
     with pytest.raises(ValueError, match="160x160"):
         mouth_motion(source, small)
+
+
+def test_a_still_picture_has_no_motion_to_compare_with(moving_then_still, tmp_path):
+    import cv2
+
+    _, frames, source = moving_then_still
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
+    with pytest.raises(ValueError, match="single picture"):
+        mouth_motion(photo, source)

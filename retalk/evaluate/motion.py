@@ -118,6 +118,8 @@ def mouth_motion(source: str | Path, output: str | Path, schedule: np.ndarray | 
         tracker.update(f)
         n_src += 1
     raw = tracker.finish(smooth=False)
+    if n_src < 2:
+        raise ValueError(f"{source} is a single picture: it has no motion to compare with")
     if not raw.valid.any():
         raise ValueError(f"no face found in {source}")
     steady = smooth_landmarks(raw.landmarks, raw.valid)  # alignment wants steady points, openings raw ones
