@@ -107,7 +107,7 @@ def test_the_jaw_is_averaged_over_neighbouring_frames_and_the_lips_are_not():
     from retalk.engines.builtin.engine import _JAW_ONLY as engine_jaw
 
     def chin_drop(i: int, smooth: bool) -> float:
-        tgt = engine._target(i, bg).copy()
+        tgt = engine._target(i, bg)[0].copy()
         if smooth:
             tgt[engine_jaw] = engine._smoothed_jaw(i, bg)
         return float((tgt[L.CHIN] - bg[L.CHIN]) @ ey) / iod

@@ -123,6 +123,11 @@ def aperture(feats: AcousticFeatures, range_db: float = 30.0) -> tuple[np.ndarra
     return a, speech
 
 
+def _near_silence_db(feats: AcousticFeatures) -> float:
+    """Level (dB) below which sound counts as near-silent: 35 dB under the loud parts (95th percentile)."""
+    return float(np.percentile(feats.total_db, 95)) - 35.0
+
+
 def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0, context_s: float = 0.15,
              floor_db: float = 4.0, max_centroid_hz: float = 2000.0, max_release_db: float | None = -8.0) -> np.ndarray:
     """Boolean 100 Hz mask of lip closures (stop closures and nasal murmurs) inside speech.
@@ -141,8 +146,7 @@ def closures(feats: AcousticFeatures, speech: np.ndarray, depth_db: float = 10.0
     dip = (before - band >= depth_db) & (after - band >= depth_db)
     local_min = -maximum_filter1d(-band, 7)  # min over ±30 ms
     at_bottom = band <= local_min + floor_db
-    top = float(np.percentile(feats.total_db, 95))
-    quiet = feats.total_db < top - 35.0  # near-silent closure: the centroid of noise means nothing
+    quiet = feats.total_db < _near_silence_db(feats)  # near-silent closure: the centroid of noise means nothing
     not_fricative = (uniform_filter1d(feats.centroid_hz, 3) < max_centroid_hz) | quiet
     near_speech = maximum_filter1d(speech.astype(np.uint8), 2 * k + 1).astype(bool)
     found = dip & at_bottom & not_fricative & near_speech
@@ -215,9 +219,9 @@ def _silent_gaps(feats: AcousticFeatures, speech: np.ndarray, max_s: float, max_
     gaps = ~speech & ~pauses(speech, FEATURE_RATE, max_s)
     if not gaps.any():
         return gaps
-    top = float(np.percentile(feats.total_db, 95))
+    silence = _near_silence_db(feats)
     for a, b in runs(gaps):
-        quiet = float(np.mean(feats.total_db[a:b])) < top - 35.0
+        quiet = float(np.mean(feats.total_db[a:b])) < silence
         if not quiet and float(np.mean(feats.centroid_hz[a:b])) >= max_centroid_hz:
             gaps[a:b] = False  # hiss: a fricative, the lips stay apart
     return gaps

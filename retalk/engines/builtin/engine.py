@@ -192,7 +192,7 @@ class BuiltinEngine(Engine):
         self.appearance_weight = appearance_weight
         self.temporal_blend = temporal_blend
         self.jaw_smoothing = int(jaw_smoothing)
-        self._targets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._targets: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.stride = 1
         self.entries: list[LibraryEntry] = []
         self._bytes = 0
@@ -488,13 +488,14 @@ class BuiltinEngine(Engine):
         tgt[MOBILE] -= (w * (d @ ex))[:, None] * ex[None, :]
         return tgt
 
-    def _target(self, i: int, lb: np.ndarray | None = None) -> np.ndarray:
+    def _target(self, i: int, lb: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Target landmarks (478, 2) of output frame ``i``: its chosen entry's mouth and jaw, given the residual
         that meets the frame's target opening and width, placed on the frame's own face (``lb``; looked up when
-        None). Cached for the few frames around the one being rendered."""
+        None); and the similarity (2, 3) from the entry's crop to the frame. Cached for the few frames around
+        the one being rendered."""
         hit = self._targets.get(i)
         if hit is not None:
-            return hit[0]
+            return hit[0], hit[2]
         plan = self.plan
         assert plan is not None
         if lb is None:
@@ -503,15 +504,16 @@ class BuiltinEngine(Engine):
         lj = self._entry_points(self.entries[sel])
         d_width = float(self.t_width[i] - self.lib_desc[sel][1]) * 0.7
         lj_res = lj + self._residual(lj, float(self.t_open[i]), d_width)
-        tgt = self.place(lb, lj_res, L.similarity_transform(lj[L.STABLE], lb[L.STABLE]))
+        t = L.similarity_transform(lj[L.STABLE], lb[L.STABLE])
+        tgt = self.place(lb, lj_res, t)
         # the jaw's offset from the frame's own, in face units (scale- and rotation-free, for averaging over frames)
         offset = L.to_face_coords(tgt)[_JAW_ONLY] - L.to_face_coords(lb)[_JAW_ONLY]
-        self._targets[i] = (tgt, offset)
+        self._targets[i] = (tgt, offset, t)
         if len(self._targets) > 4 * self.jaw_smoothing + 8:
             for key in sorted(self._targets)[: len(self._targets) // 2]:
                 if abs(key - i) > self.jaw_smoothing:
                     del self._targets[key]
-        return tgt
+        return tgt, t
 
     def _smoothed_jaw(self, i: int, lb: np.ndarray) -> np.ndarray:
         """Frame ``i``'s jaw and lower-face points: the frame's own plus the jaw offset averaged over
@@ -543,8 +545,7 @@ class BuiltinEngine(Engine):
         entry = self.entries[int(self.selection[i])]
         lj = self._entry_points(entry)
         dj = self.lib_desc[int(self.selection[i])]
-        t = L.similarity_transform(lj[L.STABLE], lb[L.STABLE])
-        tgt = self._target(i, lb)
+        tgt, t = self._target(i, lb)
         if self.jaw_smoothing > 0:
             tgt = tgt.copy()
             tgt[_JAW_ONLY] = self._smoothed_jaw(i, lb)
