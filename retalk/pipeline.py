@@ -17,23 +17,28 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from retalk.engines.base import Plan, RenderItem, create_engine, render_in_order
+from retalk.engines.base import Engine, Plan, RenderItem, create_engine
 from retalk.errors import InputError
-from retalk.face.tracker import FaceTracker
+from retalk.face.tracker import FaceTrack, FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
-from retalk.media.video import check_output, prefetch
+from retalk.media.video import check_output
+from retalk.runtime.profile import StageClock, Timings
+from retalk.runtime.stages import BatchOp, Prefetcher, Slot, run_ops, run_ops_sequential
 from retalk.speech.mouth import mouth_track, timed_phones
 from retalk.speech.types import Phone
 
 log = logging.getLogger(__name__)
+
+#: Engines that watch the analysis pass (:meth:`Engine.observe`) and so are built before it.
+_OBSERVING_ENGINES = frozenset({"builtin"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,10 @@ class SyncOptions:
     24 fps footage at 30), repeat the output frame too, so the mouth moves in step with the picture
     (see :func:`hold_frames`).
     ``enhancer``: a face-restoration network applied to the face of every rendered frame (e.g. "gfpgan";
-    needs the neural extra and its checkpoint).
+    needs the neural extra and its checkpoint). ``device``: torch device for the enhancer (``cpu``,
+    ``cuda``, ``cuda:N``; None: CUDA when available); neural engines take theirs from ``engine_options``.
+    ``concurrent``: overlap the rendering pass's stages in threads (:func:`retalk.runtime.run_ops`);
+    False runs the same steps one after another (same output, frame for frame).
     """
 
     engine: str = "builtin"
@@ -66,18 +74,22 @@ class SyncOptions:
     hold_repeats: bool = True
     engine_options: dict = field(default_factory=dict)
     enhancer: str | None = None
+    device: str | None = None
+    concurrent: bool = True
     progress: bool = True
 
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What :func:`sync` wrote: path, frame count, rate (fps), duration (s), and the fraction of frames with a face."""
+    """What :func:`sync` wrote: path, frame count, rate (fps), duration (s), the fraction of frames with a face,
+    and the time each stage worked (:class:`retalk.runtime.Timings`)."""
 
     path: Path
     frames: int
     fps: float
     duration: float
     face_fraction: float
+    timings: Timings = field(default_factory=Timings)
 
 
 def ping_pong(n_source: int, n_out: int) -> np.ndarray:
@@ -160,12 +172,67 @@ class _ScheduledFrames:
             Path(spool_path).unlink(missing_ok=True)
 
 
+def _start_engine(opt: SyncOptions, pool: ThreadPoolExecutor) -> tuple[Engine | None, Future | None]:
+    """The engine, or a future of it when it can be built while the analysis pass runs.
+
+    An engine that watches the analysis pass (:meth:`Engine.observe`, the built-in engine) is
+    built at once; a neural engine is built in the background (importing torch, reading its
+    checkpoint, starting CUDA), so its start-up overlaps the analysis pass.
+    """
+    if opt.engine in _OBSERVING_ENGINES:
+        return create_engine(opt.engine, **opt.engine_options), None
+    return None, pool.submit(create_engine, opt.engine, **opt.engine_options)
+
+
+def _analyse(face: str | Path, info: VideoInfo, opt: SyncOptions, engine: Engine | None, pending: Future | None,
+             clock: StageClock) -> tuple[FaceTrack, int]:
+    """Pass 1: decode every source frame, track the face, let the engine observe. Returns (track, frames)."""
+    tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
+    n_src = 0
+    bar = tqdm(total=info.n_frames, desc="analysing", unit="frame", disable=not opt.progress, leave=False)
+    with clock.wall("analysis"):
+        for k, frame in enumerate(Prefetcher(iter_frames(info), clock, "analysis.decode")):
+            with clock.time("analysis.track"):
+                lm = tracker.update(frame)
+            if engine is not None:
+                engine.observe(k, frame, lm)
+            elif pending is not None and pending.done() and pending.exception() is not None:
+                raise pending.exception()  # a missing or broken checkpoint: stop now, not after the pass
+            n_src += 1
+            bar.update(1)
+        bar.close()
+        if n_src == 0:
+            raise InputError(f"{face}: no frames could be decoded")
+        track = tracker.finish()
+    return track, n_src
+
+
+def _render_slots(engine: Engine, slots: Iterator[Slot], clock: StageClock) -> Iterator[Slot]:
+    """Slots rendered by an engine that is not a :class:`BatchOp` (``engine.render`` in its batches, in order)."""
+    batch: list[Slot] = []
+
+    def flush() -> Iterator[Slot]:
+        items = [RenderItem(s.out_index, s.src_index, s.frame) for s in batch if s.work and s.frame is not None]
+        with clock.time(f"{engine.name or 'engine'}.render", items=len(items)):
+            out = iter(engine.render(items) if items else ())
+        for s in batch:
+            yield replace(s, frame=next(out)) if s.work and s.frame is not None else s
+        batch.clear()
+
+    for slot in slots:
+        batch.append(slot)
+        if sum(1 for s in batch if s.work and s.frame is not None) >= max(1, engine.batch_size):
+            yield from flush()
+    yield from flush()
+
+
 def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: SyncOptions | None = None) -> SyncResult:
     """Re-render ``face`` (video or photo) so its lips follow ``audio``; write ``outfile`` (mp4).
 
     Raises :class:`retalk.errors.RetalkError` subclasses for bad input. Never
     leaves a partial ``outfile``.
     """
+    # 1. Check inputs before any work
     opt = options or SyncOptions()
     check_output(outfile)
     info = probe_video(face, image_fps=opt.fps)
@@ -173,81 +240,90 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
     check_not_silent(speech)
     fps = float(info.fps)
     n_out = max(1, int(round(speech.duration * fps)))
-    engine = create_engine(opt.engine, **opt.engine_options)
+    clock = StageClock()
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retalk-start")
+    engine: Engine | None = None
+    pending: Future | None = None
     restorer = None
-    if opt.enhancer:
-        from retalk.enhance import create_restorer
-
-        restorer = create_restorer(opt.enhancer)
     try:
-        tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
-        n_src = 0
-        t0 = time.perf_counter()
-        bar = tqdm(total=info.n_frames, desc="analysing", unit="frame", disable=not opt.progress, leave=False)
-        for k, frame in enumerate(prefetch(iter_frames(info))):
-            lm = tracker.update(frame)
-            engine.observe(k, frame, lm)
-            n_src += 1
-            bar.update(1)
-        bar.close()
-        if n_src == 0:
-            raise InputError(f"{face}: no frames could be decoded")
-        track = tracker.finish()
-        t1 = time.perf_counter()
-        log.info("analysis: %d source frames in %.1f s (%.1f fps)", n_src, t1 - t0, n_src / max(t1 - t0, 1e-9))
+        # 2. Build the engine (neural ones in the background) and the enhancer
+        with clock.wall("start-up"):
+            engine, pending = _start_engine(opt, background)
+            if opt.enhancer:
+                from retalk.enhance import create_restorer
+
+                restorer = create_restorer(opt.enhancer, device=opt.device)
+        # 3. Analysis pass
+        track, n_src = _analyse(face, info, opt, engine, pending, clock)
+        with clock.wall("engine start-up (after analysis)"):
+            if pending is not None:
+                engine = pending.result()
+                pending = None
+        assert engine is not None
         face_fraction = float(track.valid.mean())
         if face_fraction == 0.0:
             log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
             engine.close()
             engine = create_engine("passthrough")
-        phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
-                                               opt.recognize)
-        mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
-                            notation)
-        schedule = ping_pong(n_src, n_out)
-        hold = np.zeros(n_out, bool)
-        if opt.hold_repeats and track.repeat is not None:
-            hold = hold_frames(schedule, track.repeat, mouth.closed)
-            if hold.any():
-                log.info("the source repeats frames: %d output frames (%.0f%%) repeat the previous one in step",
-                         int(hold.sum()), 100 * hold.mean())
-        plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=fps, audio=speech.samples,
-                    sample_rate=speech.sample_rate, still=info.is_image)
-        engine.prepare(plan)
+        # 4. Speech and the plan
+        with clock.wall("planning"):
+            recognize = opt.recognize and getattr(engine, "needs_phones", True)
+            phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
+                                                   recognize)
+            mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
+                                notation)
+            schedule = ping_pong(n_src, n_out)
+            hold = np.zeros(n_out, bool)
+            if opt.hold_repeats and track.repeat is not None:
+                hold = hold_frames(schedule, track.repeat, mouth.closed)
+                if hold.any():
+                    log.info("the source repeats frames: %d output frames (%.0f%%) repeat the previous one in step",
+                             int(hold.sum()), 100 * hold.mean())
+            plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=fps, audio=speech.samples,
+                        sample_rate=speech.sample_rate, still=info.is_image)
+            engine.prepare(plan)
+        # 5. Rendering pass: decode → engine → enhancer → encode, overlapped
         out_path = Path(outfile)
-        with VideoSink(out_path, info.width, info.height, info.fps, audio_path=audio,
-                       duration=speech.duration, crf=opt.crf, preset=opt.preset) as sink:
+        with clock.wall("rendering"), VideoSink(out_path, info.width, info.height, info.fps, audio_path=audio,
+                                                 duration=speech.duration, crf=opt.crf, preset=opt.preset) as sink:
+            frames = Prefetcher(_ScheduledFrames(info, schedule, n_src), clock, "render.decode")
+            slots: Iterator[Slot] = (Slot(i, int(schedule[i]), None if hold[i] else frame,
+                                          bool(track.valid[schedule[i]]))
+                                     for i, frame in enumerate(frames))
+            ops: list[BatchOp] = []
+            if isinstance(engine, BatchOp):
+                ops.append(engine)
+            else:
+                slots = _render_slots(engine, slots, clock)
+            if restorer is not None:
+                from retalk.enhance.op import RestoreOp
+
+                ops.append(RestoreOp(restorer, lambda s: track.landmarks[s.src_index, :, :2]))
             bar = tqdm(total=n_out, desc="rendering", unit="frame", disable=not opt.progress, leave=False)
-
-            last: list[np.ndarray] = []
-
-            def emit(item: RenderItem | None, frame: np.ndarray | None) -> None:
-                if frame is None:  # a held frame: the previous output again
-                    frame = last[0]
-                elif item is not None and restorer is not None:
-                    frame = restorer.restore(frame, track.landmarks[item.src_index, :, :2])
-                sink.write(frame)
-                last[:] = [frame]
+            last: np.ndarray | None = None
+            run = run_ops if opt.concurrent else run_ops_sequential
+            for slot in run(slots, ops, clock=clock):
+                last = slot.frame if slot.frame is not None else last  # a held frame: the previous output again
+                sink.write(last)
                 bar.update(1)
-
-            def stream() -> Iterator[RenderItem | np.ndarray | None]:
-                for i, frame in enumerate(prefetch(_ScheduledFrames(info, schedule, n_src))):
-                    src = int(schedule[i])
-                    if hold[i]:
-                        yield None
-                    else:
-                        yield RenderItem(i, src, frame) if track.valid[src] else frame
-
-            t2 = time.perf_counter()
-            render_in_order(engine, stream(), emit)
             bar.close()
             if sink.frames_written != n_out:
                 raise InputError(f"{face}: expected {n_out} frames, rendered {sink.frames_written}")
-        t3 = time.perf_counter()
-        log.info("speech analysis and planning %.1f s; rendering + encoding: %d frames in %.1f s (%.1f fps)",
-                 t2 - t1, n_out, t3 - t2, n_out / max(t3 - t2, 1e-9))
+            encode_busy = sink.busy_s
+        clock.add("encode", encode_busy, items=n_out, thread=-1)
     finally:
-        engine.close()
+        if pending is not None:
+            pending.cancel()
+            try:  # an engine built in the background while the analysis failed: free it
+                built = pending.result()
+                built.close()
+            except BaseException:  # noqa: BLE001 - the first error is the one to report
+                pass
+        background.shutdown(wait=False)
+        if engine is not None:
+            engine.close()
+    timings = clock.timings()
+    log.info("%s", timings.report())
     log.info("wrote %s: %d frames at %.3f fps (%.2f s), face in %.0f%% of source frames",
              out_path, n_out, fps, n_out / fps, 100 * face_fraction)
-    return SyncResult(out_path, n_out, fps, n_out / fps, face_fraction)
+    return SyncResult(out_path, n_out, fps, n_out / fps, face_fraction, timings)

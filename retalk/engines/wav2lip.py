@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -43,6 +43,8 @@ from retalk.engines.base import Engine, Plan, RenderItem
 from retalk.errors import CheckpointError, InputError, MissingDependencyError
 from retalk.face import landmarks as L
 from retalk.face.tracker import FaceTrack
+from retalk.runtime.device import download, resolve_device, upload
+from retalk.runtime.stages import Slot
 from retalk.speech.mel import SAMPLE_RATE, melspectrogram, mel_windows
 
 try:
@@ -79,6 +81,19 @@ _S3FD_SIDE = 0.0
 # Lower-face region the generated mouth may replace: lips, chin, the cheeks beside the mouth,
 # the middle of the jaw line and the base of the nose.
 _MASK_POINTS = np.array(sorted(set(L.LIPS) | set(L.LOWER_FACE_INNER) | set(L.JAW[3:-3]) | set(L.NOSE_BASE)))
+
+
+#: ``precision`` values → autocast dtype (None: plain float32).
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """One frame's network input: ``face`` (96, 96, 3) uint8 BGR, its ``box`` (x1, y1, x2, y2) px, the output frame."""
+
+    face: np.ndarray
+    box: tuple[int, int, int, int]
+    out_index: int
 
 
 # ----------------------------------------------------------------------------- face boxes
@@ -199,9 +214,10 @@ class Wav2LipEngine(Engine):
         checkpoint: a file name in the checkpoints folder (``--checkpoints`` /
             ``$RETALK_CHECKPOINTS`` / ``./checkpoints``), a path to a file or a folder;
             ``None`` uses ``wav2lip_gan.pth`` if present, else ``wav2lip.pth``.
-        device: ``"cuda"``, ``"cpu"``, …; default CUDA when available.
-        batch_size: frames per network call (the pipeline hands over batches this size).
-        fp16: run the network under float16 autocast; default on CUDA only.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default CUDA when available.
+        batch_size: frames per network call; default 64 on CUDA, 16 on the CPU.
+        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"`` (autocast); default fp16 on CUDA, fp32 on the CPU.
+            fp16 changes output pixels by at most a few grey levels (see ``tests/test_runtime.py``).
         pads: (top, bottom, left, right) pixels added to the face box, as the release's ``--pads``.
         smooth: smooth face boxes over 5 frames (the release's default; its ``--nosmooth`` is False).
 
@@ -211,27 +227,29 @@ class Wav2LipEngine(Engine):
     """
 
     name = "wav2lip"
+    needs_phones = False
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch_size: int = 16,
-                 fp16: bool | None = None, pads: Sequence[int] = (0, 10, 0, 0), smooth: bool = True,
-                 **unused: Any) -> None:
-        if unused:
-            log.warning("wav2lip engine: ignoring unknown options %s", ", ".join(sorted(unused)))
+    def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch_size: int | None = None,
+                 precision: str | None = None, pads: Sequence[int] = (0, 10, 0, 0), smooth: bool = True) -> None:
         if len(pads) != 4:
-            raise ValueError(f"pads must be (top, bottom, left, right), got {pads!r}")
+            raise InputError(f"wav2lip engine: pads must be (top, bottom, left, right), got {pads!r}")
+        self.device = resolve_device(device)
+        if batch_size is None:
+            batch_size = 64 if self.device.type == "cuda" else 16
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise InputError(f"wav2lip engine: device {device!r} asked for, but PyTorch sees no CUDA device")
-        self.fp16 = bool(self.device.type == "cuda" if fp16 is None else fp16)
-        if self.fp16 and self.device.type != "cuda":
-            log.warning("wav2lip engine: fp16 needs CUDA; running in float32 on %s", self.device)
-            self.fp16 = False
+            raise InputError(f"wav2lip engine: batch_size must be >= 1, got {batch_size}")
+        if precision is None:
+            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        if precision not in PRECISIONS:
+            raise InputError(f"wav2lip engine: precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        self.precision = precision
+        self.autocast_dtype = PRECISIONS[precision]
         self.batch_size = int(batch_size)
         self.pads = tuple(int(p) for p in pads)
         self.smooth = smooth
         self.net = load("wav2lip", _checkpoint_path(checkpoint), device=self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: autotuned kernels pay off at once
         self.boxes: np.ndarray | None = None
         self.mels: np.ndarray | None = None
         self.plan: Plan | None = None
@@ -254,10 +272,33 @@ class Wav2LipEngine(Engine):
         valid = self.boxes[plan.track.valid]
         if len(valid):
             side = np.median(np.maximum(valid[:, 2] - valid[:, 0], valid[:, 3] - valid[:, 1]))
-            log.info("wav2lip: %d mel windows at %.3f fps, median face box %d px, %s%s",
-                     len(self.mels), plan.fps, int(side), self.device, " fp16" if self.fp16 else "")
+            log.info("wav2lip: %d mel windows at %.3f fps, median face box %d px, %s %s",
+                     len(self.mels), plan.fps, int(side), self.device, self.precision)
 
-    # ---------------------------------------------------------------- rendering
+    # ---------------------------------------------------------------- rendering (a BatchOp)
+    def prepare_item(self, slot: Slot) -> _Crop | None:
+        """Cut the frame's face box and shrink it to 96 × 96 BGR (None: no usable box). Thread-safe."""
+        assert self.boxes is not None
+        x1, y1, x2, y2 = (int(v) for v in self.boxes[slot.src_index])
+        if x2 - x1 < 4 or y2 - y1 < 4:
+            return None
+        crop = cv2.cvtColor(slot.frame[y1:y2, x1:x2], cv2.COLOR_RGB2BGR)
+        return _Crop(cv2.resize(crop, (IMG_SIZE, IMG_SIZE)), (x1, y1, x2, y2), slot.out_index)
+
+    def run_batch(self, inputs: list[_Crop]) -> list[np.ndarray]:
+        """The generator on a batch of crops; returns (96, 96, 3) uint8 BGR mouths, one per crop."""
+        if self.mels is None:
+            raise RuntimeError("Wav2LipEngine.run_batch called before prepare")
+        idx = np.minimum([c.out_index for c in inputs], len(self.mels) - 1)
+        return list(self._infer(np.stack([c.face for c in inputs]), self.mels[idx]))
+
+    def finish_item(self, slot: Slot, prepared: _Crop, output: np.ndarray) -> np.ndarray:
+        """Resize the generated mouth back to the box and blend its lower face into the frame. Thread-safe."""
+        assert self.plan is not None
+        x1, y1, x2, y2 = prepared.box
+        patch = cv2.cvtColor(cv2.resize(output, (x2 - x1, y2 - y1)), cv2.COLOR_BGR2RGB)
+        return self._composite(slot.frame, patch, prepared.box, self.plan.track.landmarks[slot.src_index])
+
     def _infer(self, faces: np.ndarray, mels: np.ndarray) -> np.ndarray:
         """Run the generator.
 
@@ -267,41 +308,36 @@ class Wav2LipEngine(Engine):
 
         Returns:
             (B, 96, 96, 3) uint8 BGR, the release's ``(out * 255).astype(uint8)`` (truncation).
+
+        The crops travel to the device as uint8 (a quarter of the bytes), and masking, scaling to
+        [0, 1], the channel concatenation and the conversion back to uint8 happen there; the
+        arithmetic is the release's, in float32, so the CPU result is unchanged.
         """
-        masked = faces.copy()
-        masked[:, IMG_SIZE // 2:] = 0
-        x = np.concatenate([masked, faces], axis=3).astype(np.float32) / 255.0
-        x_t = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(self.device)
-        m_t = torch.from_numpy(np.ascontiguousarray(mels[:, None], np.float32)).to(self.device)
-        with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.fp16):
-            y = self.net(m_t, x_t)
-        out = y.float().clamp_(0.0, 1.0).cpu().numpy().transpose(0, 2, 3, 1) * 255.0
-        return out.astype(np.uint8)
+        with torch.inference_mode():
+            f = upload(faces, self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            m = upload(np.ascontiguousarray(mels, np.float32), self.device).unsqueeze(1)
+            masked = f.clone()
+            masked[:, :, IMG_SIZE // 2:] = 0.0
+            x = torch.cat([masked, f], dim=1)
+            with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype,
+                                enabled=self.autocast_dtype is not None):
+                y = self.net(m, x)
+            out = (y.float().clamp_(0.0, 1.0) * 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+            return download(out)
 
     def render(self, items: list[RenderItem]) -> list[np.ndarray]:
-        """Return the frames (RGB uint8) of ``items`` with the lower face re-rendered by Wav2Lip."""
+        """Return the frames (RGB uint8) of ``items`` with the lower face re-rendered by Wav2Lip.
+
+        The same three steps the neural runtime overlaps (:meth:`prepare_item`, :meth:`run_batch`,
+        :meth:`finish_item`), one after another.
+        """
         if self.plan is None or self.boxes is None or self.mels is None:
             raise RuntimeError("Wav2LipEngine.render called before prepare")
-        work: list[int] = []
-        crops: list[np.ndarray] = []
-        for k, it in enumerate(items):
-            x1, y1, x2, y2 = (int(v) for v in self.boxes[it.src_index])
-            if x2 - x1 < 4 or y2 - y1 < 4:
-                continue
-            crop = cv2.cvtColor(it.frame[y1:y2, x1:x2], cv2.COLOR_RGB2BGR)
-            crops.append(cv2.resize(crop, (IMG_SIZE, IMG_SIZE)))
-            work.append(k)
-        out = [it.frame for it in items]
-        if not work:
-            return out
-        idx = np.minimum([items[k].out_index for k in work], len(self.mels) - 1)
-        pred = self._infer(np.stack(crops), self.mels[idx])
-        for k, p in zip(work, pred):
-            it = items[k]
-            x1, y1, x2, y2 = (int(v) for v in self.boxes[it.src_index])
-            patch = cv2.cvtColor(cv2.resize(p, (x2 - x1, y2 - y1)), cv2.COLOR_BGR2RGB)
-            out[k] = self._composite(it.frame, patch, (x1, y1, x2, y2), self.plan.track.landmarks[it.src_index])
-        return out
+        slots = [Slot(it.out_index, it.src_index, it.frame) for it in items]
+        crops = [self.prepare_item(s) for s in slots]
+        work = [c for c in crops if c is not None]
+        outs = iter(self.run_batch(work) if work else ())
+        return [s.frame if c is None else self.finish_item(s, c, next(outs)) for s, c in zip(slots, crops)]
 
     @staticmethod
     def _composite(frame: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int],

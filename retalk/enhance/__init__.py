@@ -68,7 +68,10 @@ def create_restorer(name: str, device: str | None = None) -> FaceRestorer:
         raise MissingDependencyError(f"--enhancer {name} needs the neural extra: pip install 'retalk[neural]'") from None
     from retalk import checkpoints
 
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    net = checkpoints.load("gfpgan", device=device)
-    return GFPGANRestorer(net, device=device, randomize_noise=False)
+    from retalk.runtime.device import resolve_device
+
+    dev = resolve_device(device)
+    net = checkpoints.load("gfpgan", device=dev)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return GFPGANRestorer(net, device=dev, randomize_noise=False, batch_size=16 if dev.type == "cuda" else 4)

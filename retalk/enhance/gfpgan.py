@@ -234,6 +234,7 @@ class GFPGANRestorer:
         self.batch_size = max(int(batch_size), 1)
         param = next(iter(net.parameters()), None)
         self._dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        self._lut: torch.Tensor | None = None
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -260,12 +261,17 @@ class GFPGANRestorer:
         """Restore aligned crops: (B, S, S, 3) uint8 RGB → (B, S, S, 3) uint8 RGB."""
         import torch
 
-        crops = np.asarray(crops)
+        from retalk.runtime.device import upload
+
+        crops = np.asarray(crops, np.uint8)
         if crops.ndim == 3:
             crops = crops[None]
-        x = torch.from_numpy(_INPUT_LUT[crops]).permute(0, 3, 1, 2).contiguous()
-        x = x.to(device=self.device, dtype=self._dtype)
         with torch.inference_mode():
+            # uint8 crops travel to the device (a quarter of float32's bytes); the table lookup there
+            # gives exactly the values of the host-side _INPUT_LUT[crops]
+            if self._lut is None:
+                self._lut = torch.from_numpy(_INPUT_LUT).to(self.device)
+            x = self._lut[upload(crops, self.device).long()].permute(0, 3, 1, 2).contiguous().to(self._dtype)
             out = self.net(x, return_rgb=False, randomize_noise=self.randomize_noise)
             image = out[0] if isinstance(out, (tuple, list)) else out
             image = ((image.float().clamp(-1.0, 1.0) + 1.0) / 2.0 * 255.0).round()

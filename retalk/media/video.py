@@ -13,6 +13,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -294,6 +295,7 @@ class VideoSink:
         # encoding runs in a worker thread, a few frames behind the caller
         self._queue: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
+        self.busy_s = 0.0  # seconds the encoder thread spent encoding and muxing (for the stage profile)
         self._worker = threading.Thread(target=self._encode_loop, name="retalk-encoder", daemon=True)
         self._worker.start()
 
@@ -316,10 +318,12 @@ class VideoSink:
                 return
             if self._error is not None:
                 continue
+            t = time.perf_counter()
             try:
                 self._encode_one(*item)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = exc
+            self.busy_s += time.perf_counter() - t
 
     def _finish_worker(self) -> None:
         if self._worker.is_alive():
