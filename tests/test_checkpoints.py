@@ -6,9 +6,6 @@ formats; no real release file is needed.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +13,10 @@ import pytest
 from retalk import checkpoints
 from retalk.errors import CheckpointError, RetalkError
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch (retalk[neural]) not installed")
 
 from retalk.networks.syncnet import SyncNetV2  # noqa: E402
 from retalk.networks.wav2lip import SyncNetColor, Wav2Lip  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _random_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
@@ -312,17 +307,3 @@ def test_find_checkpoints(release_dir: Path, tmp_path: Path) -> None:
         assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
     assert all(f.sha256 == "" for f in checkpoints.find_checkpoints(release_dir, hashes=False))
     assert checkpoints.find_checkpoints(tmp_path / "absent") == []
-
-
-def test_import_without_torch() -> None:
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "import retalk.checkpoints as c, retalk.networks\n"
-        "from retalk.errors import MissingDependencyError\n"
-        "assert 'wav2lip' in c.REGISTRY\n"
-        "try:\n    c.load('wav2lip')\nexcept MissingDependencyError as e:\n    print('OK', e)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("OK") and "retalk[neural]" in out.stdout

@@ -215,7 +215,7 @@ def test_process_pool_gives_the_same_rows(paired, clips_dir, no_weights, tmp_pat
 
 
 def test_ray_local_gives_the_same_rows(paired, clips_dir, no_weights, tmp_path):
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="ray (retalk[ray]) not installed")
     first, _ = paired
     s = evaluate(clips_dir, "builtin", tmp_path / "ray", ray="local", workers=2, checkpoints=no_weights,
                  progress=False)
@@ -224,7 +224,7 @@ def test_ray_local_gives_the_same_rows(paired, clips_dir, no_weights, tmp_path):
 
 
 def test_ray_auto_without_a_cluster_is_one_line(clips_dir, tmp_path, monkeypatch):
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="ray (retalk[ray]) not installed")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     with pytest.raises(InputError, match="--ray local") as err:
         evaluate(clips_dir, "builtin", tmp_path / "o", ray="auto", progress=False)
@@ -234,7 +234,7 @@ def test_ray_auto_without_a_cluster_is_one_line(clips_dir, tmp_path, monkeypatch
 
 def test_lse_and_fid_when_weights_arrive(paired, clips_dir, tmp_path):
     """Randomly initialised networks saved under the release file names: the weight paths run, nothing re-renders."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch (retalk[neural]) not installed")
     from retalk.metrics import FID_WEIGHTS_FILE
     from retalk.networks.fid_inception import FIDInceptionV3
     from retalk.networks.syncnet import SyncNetV2

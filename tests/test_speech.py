@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from retalk.errors import InputError
+from retalk.speech import phones as phones_mod
+from retalk.speech import tts
 from retalk.speech.types import Phone, Viseme, VisemeSpan
 from retalk.speech.visemes import VOWEL_VISEMES, phone_to_viseme, phones_to_visemes
 
@@ -140,8 +142,6 @@ def test_phones_to_visemes_merges_and_tags_source() -> None:
 
 # ------------------------------------------------------------------------ TTS
 
-tts = pytest.importorskip("retalk.speech.tts")
-
 
 @pytest.fixture(scope="module")
 def bob() -> "tts.Speech":
@@ -271,8 +271,6 @@ def test_tts_thread_safe(bob: "tts.Speech") -> None:
 
 
 # ------------------------------------------------------------------- phones (ASR)
-
-phones_mod = pytest.importorskip("retalk.speech.phones")
 
 
 def test_recognize_phones_on_tts_speech(mother: "tts.Speech") -> None:

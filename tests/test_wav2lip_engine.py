@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch (retalk[neural]) not installed")
 
 from retalk.errors import CheckpointError  # noqa: E402
 from retalk.face import landmarks as L  # noqa: E402
