@@ -11,11 +11,12 @@ encoder or decoder is involved:
    whose mouth moves (quantile mapping of openings, smoothness matching, Viterbi jumps, lip contact), with
    3 s of vowel-like sound and no phones (acoustic only), so the output plays the source back and forth.
 
-How the literals were produced: ``_digest`` of each render, printed by running this file's ``_renders()``
-on the engine as it was before the split into modules (commit 1be928c, ``engines/builtin/engine.py`` one
-file), three times with identical results (and once more with one BLAS thread), then committed before the split. The input digests (landmarks
-from the face tracker and the mouth targets) were recorded on the same run; where the tracker gives other
-landmarks (another CPU, another mediapipe), the output cannot be compared and the test says so and skips.
+How the literals were produced: ``_digest`` of each render, printed by running this file as a script
+(``python tests/test_builtin_checksum.py``) on the engine as it was before the split into modules (commit
+1be928c, ``engines/builtin/engine.py`` one file), three times with identical results and once more with one
+BLAS thread, then committed before the split. The input digests (landmarks from the face tracker and the mouth
+targets) were recorded on the same runs; where the tracker gives other landmarks (another CPU, another
+mediapipe), the output cannot be compared and the test says so and skips.
 """
 from __future__ import annotations
 
