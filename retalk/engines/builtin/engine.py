@@ -35,7 +35,7 @@ import logging
 import numpy as np
 
 from retalk.engines.base import Engine, Plan, RenderItem
-from retalk.engines.builtin.geometry import JAW_ONLY, MOBILE, place, residual
+from retalk.engines.builtin.geometry import MOBILE
 from retalk.engines.builtin.library import Library, LibraryBuilder, LibraryEntry, mouth_patches, pairwise_rms
 from retalk.engines.builtin.render import MouthRenderer, Prepared
 from retalk.engines.builtin.selection import Selection, select
@@ -44,9 +44,10 @@ from retalk.face import landmarks as L
 
 log = logging.getLogger(__name__)
 
+# the stages' hand-over types, and the names this module had before its split (kept importable from here)
 __all__ = [
-    "JAW_ONLY", "MOBILE", "BuiltinEngine", "Library", "LibraryEntry", "Prepared", "Selection", "Targets",
-    "match_smoothness", "mouth_patches", "pairwise_rms", "place", "residual", "smooth_pinned",
+    "MOBILE", "BuiltinEngine", "Library", "LibraryEntry", "Prepared", "Selection", "Targets",
+    "match_smoothness", "mouth_patches", "pairwise_rms", "smooth_pinned",
 ]
 
 
@@ -55,8 +56,8 @@ class BuiltinEngine(Engine):
 
     ``library_budget_mb`` bounds the memory of stored mouth crops (megabytes); ``max_entries``
     bounds the selection problem's size. ``jump_cost``: the price of leaving the source's own frame
-    order; ``shape_tolerance``: an opening error of this fraction of the speaker's range costs as much
-    as one step of ``jump_cost``'s scale (1); ``appearance_weight``: what a jump costs per unit of
+    order; ``shape_tolerance``: an opening error of this fraction of the speaker's range of openings
+    costs 1 (on the scale of ``jump_cost``); ``appearance_weight``: what a jump costs per unit of
     visual difference (in the speaker's own frame-to-frame change) between the mouth jumped to and the
     one that would have come next; ``temporal_blend``: the share of the previous frame's mouth (warped
     to the current shape) mixed into each frame; ``crossfade``: mix half of the mouth that would have
