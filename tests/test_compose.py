@@ -81,3 +81,27 @@ def test_interior_reveal_per_contour_point_paints_only_where_asked():
     _, alpha = synthesize_interior((140, 200), upper, lower, lip, skin, iod, None, reveal=reveal)
     assert alpha[64:80, 70:85].min() > 0.95
     assert alpha[64:80, 115:130].max() < 0.05
+
+
+def test_lip_contact_covers_squeezed_teeth_and_specks():
+    from retalk.compose.lip_contact import lip_contact
+
+    h, w, iod = 60, 120, 80.0
+    fg = np.full((h, w, 3), (200, 160, 140), np.float32)  # skin
+    xs = np.linspace(20, 100, 11)
+    upper = np.stack([xs, 30 - 1.0 * np.sin(np.linspace(0, np.pi, 11))], 1)
+    lower = np.stack([xs, 30 + 1.0 * np.sin(np.linspace(0, np.pi, 11))], 1)
+    outer = np.concatenate([np.stack([xs, 30 - 8 * np.sin(np.linspace(0, np.pi, 11))], 1),
+                            np.stack([xs[::-1], 30 + 9 * np.sin(np.linspace(0, np.pi, 11))], 1)])
+    mouth = polygon_mask((h, w), outer)
+    fg[mouth > 128] = (170, 90, 90)  # lips
+    fg[29:32, 24:96:4] = 250  # squeezed teeth: bright dots along the meeting line
+    fg[25, 60] = fg[36, 50] = 20  # dark specks on the lips
+    out = lip_contact(fg.copy(), upper, lower, mouth, iod, 1.0)
+    line = out[29:32, 26:94].mean(2)
+    assert line.max() < 140  # no bright teeth left where the lips meet ...
+    assert line.std() < 0.5 * fg[29:32, 26:94].mean(2).std()  # ... and no dotted pattern
+    assert out[25, 60].mean() > 80 and out[36, 50].mean() > 80  # specks gone
+    assert np.array_equal(out[:5], fg[:5])  # skin away from the mouth untouched
+    weak = lip_contact(fg.copy(), upper, lower, mouth, iod, 0.0)
+    assert np.allclose(weak, fg)  # strength 0: nothing painted

@@ -18,6 +18,10 @@ UPPER_OUTER = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291])
 LOWER_OUTER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291])
 LIPS = np.unique(np.concatenate([LIPS_OUTER, LIPS_INNER]))
 
+# The middle five of the eleven inner-lip point pairs (``UPPER_INNER[j]`` facing ``LOWER_INNER[j]``, corner to
+# corner): the lip gap measured there is the mouth's opening.
+MID_LIP_PAIRS = slice(3, 8)
+
 # Face silhouette, clockwise from the top of the forehead.
 FACE_OVAL = np.array([
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -26,6 +30,12 @@ FACE_OVAL = np.array([
 # The lower part of the silhouette (jaw line), image-left cheek → chin → image-right cheek.
 JAW = np.array([234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454])
 CHIN = 152
+# The face's edges at cheekbone height (image-left, image-right): the silhouette's widest points.
+CHEEK_EDGE_LEFT, CHEEK_EDGE_RIGHT = 234, 454
+# The jaw line's two ends on either side (beside the ears): they stay put when the jaw drops.
+JAW_ENDS = np.array([234, 93, 454, 323])
+# The jaw line without those ends and the next point on either side: lower cheeks, jaw and chin.
+LOWER_JAW = JAW[3:-3]
 # Points on the lower face between the lips and the jaw line that move with the jaw.
 LOWER_FACE_INNER = np.array([
     57, 43, 106, 182, 83, 18, 313, 406, 335, 273, 287, 204, 194, 201, 200, 421, 418, 424, 32, 262, 140, 171, 175, 396, 369,
@@ -39,6 +49,10 @@ STABLE = np.array([
 ])
 # Under the nose, the top boundary of the region the mouth animation may change.
 NOSE_BASE = np.array([203, 98, 97, 2, 326, 327, 423])
+# Points around the mouth that stay put when it moves: cheek points between the eyes, the nose and the jaw
+# line, in image-left/right pairs (205, 425; 50, 280; 36, 266; 187, 411; 147, 376), the nose wings
+# (129, 358) and two points on the nose's ridge just above its tip (4, 5).
+MOUTH_SURROUND = np.array([205, 425, 50, 280, 36, 266, 129, 358, 187, 411, 147, 376, 4, 5])
 RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER = 33, 133, 362, 263
 NOSE_TIP = 1
 UPPER_LIP_INNER_MID, LOWER_LIP_INNER_MID = 13, 14
@@ -80,7 +94,7 @@ def mouth_descriptor(lm: np.ndarray) -> np.ndarray:
     """
     f = to_face_coords(lm)
     inner_gap = np.maximum(f[LOWER_INNER, 1] - f[UPPER_INNER, 1], 0.0)
-    opening = float(inner_gap[3:8].mean())
+    opening = float(inner_gap[MID_LIP_PAIRS].mean())
     width = float(np.linalg.norm(f[MOUTH_RIGHT] - f[MOUTH_LEFT]))
     return np.array([opening, width, f[UPPER_LIP_OUTER_MID, 1], f[LOWER_LIP_OUTER_MID, 1], f[CHIN, 1]], np.float32)
 
@@ -107,7 +121,7 @@ def head_pose(lm3: np.ndarray) -> np.ndarray:
     roll = float(np.degrees(np.arctan2(ex[1], ex[0])))
     f = to_face_coords(lm3)
     # yaw: nose tip offset between the two cheek edges; pitch: nose tip height between eyes and chin.
-    left, right = f[234, 0], f[454, 0]
+    left, right = f[CHEEK_EDGE_LEFT, 0], f[CHEEK_EDGE_RIGHT, 0]
     mid = (left + right) / 2.0
     half = max((right - left) / 2.0, 1e-6)
     yaw = float(np.degrees(np.arcsin(np.clip((f[NOSE_TIP, 0] - mid) / half, -1, 1))))

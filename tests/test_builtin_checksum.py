@@ -1,0 +1,130 @@
+"""The built-in engine's rendered frames, pinned by checksums: restructuring the engine changes no pixel.
+
+Two renders, each fed to the engine the way :func:`retalk.pipeline.sync` does it (face tracker ->
+:class:`FaceTrack`, speech -> :func:`mouth_track`, :func:`ping_pong` schedule -> :class:`Plan`, then
+``observe`` / ``prepare`` / ``render`` in batches), but on frames held in memory, so no video
+encoder or decoder is involved:
+
+1. **photo**: the astronaut photo (a still: one mouth shape, so the mouth is warped and its interior
+   synthesized) with 2 s of vowel-like sound and hand-timed ARPAbet phones (exact, with p/b/m closures);
+2. **video**: photo's 50 output frames, each shifted by a small sub-pixel head motion, as a source video
+   whose mouth moves (quantile mapping of openings, smoothness matching, Viterbi jumps, lip contact), with
+   3 s of vowel-like sound and no phones (acoustic only), so the output plays the source back and forth.
+
+How the literals were produced: ``_digest`` of each render, printed by running this file as a script
+(``python tests/test_builtin_checksum.py``) on the engine as it was before the split into modules (commit
+1be928c, ``engines/builtin/engine.py`` one file), three times with identical results and once more with one
+BLAS thread, then committed before the split. The input digests (landmarks from the face tracker and the mouth
+targets) were recorded on the same runs; where the tracker gives other landmarks (another CPU, another
+mediapipe), the output cannot be compared and the test says so and skips.
+"""
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import pytest
+
+from retalk.engines.base import Plan, RenderItem
+from retalk.face.tracker import FaceTracker
+from retalk.pipeline import ping_pong
+from retalk.samples import astronaut, vowel_speech
+from retalk.speech.mouth import mouth_track
+from retalk.speech.types import Phone
+
+SIZE = 256  # frame width and height, pixels
+FPS = 25.0
+RATE = 16000  # audio sample rate, Hz
+
+# recorded before the split (see the module docstring)
+PHOTO_INPUT = "9fc78f4a8ea0b719"
+PHOTO_OUTPUT = "9ac7a62f42e97668"
+VIDEO_INPUT = "6699f475b142ef3d"
+VIDEO_OUTPUT = "a950a54f34e490a6"
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    """SHA-256 (first 16 hex digits) over the arrays' shapes, dtypes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _phones() -> list[Phone]:
+    """Two seconds of hand-timed ARPAbet phones: a pause, then "mama, baby, papa, bob" spoken slowly."""
+    labels = ["SIL", "M", "AA", "M", "AA", "B", "EY", "B", "IY", "P", "AA", "P", "AA", "B", "AA", "B", "SIL"]
+    edges = np.linspace(0.0, 2.0, len(labels) + 1)
+    return [Phone(lab, float(a), float(b)) for lab, a, b in zip(labels, edges[:-1], edges[1:])]
+
+
+def _render(frames: list[np.ndarray], static: bool, samples: np.ndarray,
+            phones: list[Phone] | None) -> tuple[str, list[np.ndarray]]:
+    """Render ``frames`` (RGB uint8 source frames) to ``samples`` (16 kHz speech) with default engine options.
+
+    Returns the input digest (tracked landmarks, validity and the mouth targets) and the output frames.
+    """
+    from retalk.engines.builtin.engine import BuiltinEngine
+
+    engine = BuiltinEngine()
+    tracker = FaceTracker(static=static)
+    for k, frame in enumerate(frames):
+        engine.observe(k, frame, tracker.update(frame))
+    track = tracker.finish()
+    n_out = int(round(len(samples) / RATE * FPS))
+    mouth = mouth_track(samples, RATE, FPS, n_out, phones, phones is not None, 1.0, "arpabet" if phones else None)
+    schedule = ping_pong(len(frames), n_out)
+    plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=FPS, audio=samples, sample_rate=RATE, still=static)
+    assert track.valid.all()
+    inputs = _digest(track.landmarks, track.valid, mouth.opening, mouth.width, mouth.closed)
+    engine.prepare(plan)
+    out: list[np.ndarray] = []
+    for start in range(0, n_out, engine.batch_size):
+        items = [RenderItem(i, int(schedule[i]), frames[int(schedule[i])].copy())
+                 for i in range(start, min(n_out, start + engine.batch_size))]
+        out.extend(engine.render(items))
+    engine.close()
+    return inputs, out
+
+
+def _head_motion(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame moved by a small sub-pixel translation and rotation (a gentle head motion)."""
+    out = []
+    for k, f in enumerate(frames):
+        m = cv2.getRotationMatrix2D((SIZE / 2, SIZE / 2), 2.0 * np.sin(0.21 * k), 1.0)
+        m[:, 2] += (3.0 * np.sin(0.17 * k), 2.0 * np.sin(0.13 * k + 1.0))
+        out.append(cv2.warpAffine(f, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _renders() -> tuple[tuple[str, str], tuple[str, str]]:
+    """``((photo input, photo output), (video input, video output))`` digests."""
+    photo_in, photo = _render([astronaut(SIZE)], True, vowel_speech(2.0, RATE, seed=0), _phones())
+    video_in, video = _render(_head_motion(photo), False, vowel_speech(3.0, RATE, syllable_rate=3.0, seed=1), None)
+    return (photo_in, _digest(*photo)), (video_in, _digest(*video))
+
+
+def _check(which: int, want_input: str, want_output: str) -> None:
+    got_input, got_output = _renders()[which]
+    if got_input != want_input:
+        pytest.skip(f"the face tracker or mouth track gives other input here ({got_input}, recorded {want_input}): "
+                    "the engine's output is pinned for the recorded input only")
+    assert got_output == want_output
+
+
+def test_photo_render_is_unchanged():
+    _check(0, PHOTO_INPUT, PHOTO_OUTPUT)
+
+
+def test_video_render_is_unchanged():
+    _check(0, PHOTO_INPUT, PHOTO_OUTPUT)  # the video's source frames are the photo's render
+    _check(1, VIDEO_INPUT, VIDEO_OUTPUT)
+
+
+if __name__ == "__main__":  # print the digests (how the literals above were produced)
+    print(_renders())
