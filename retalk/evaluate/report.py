@@ -5,6 +5,7 @@ Reads the rows it is given; computes no metric of its own beyond means and stand
 """
 from __future__ import annotations
 
+import json
 import math
 import platform
 from collections.abc import Mapping, Sequence
@@ -20,12 +21,13 @@ from retalk.evaluate.columns import (
     PLOTS_DIR,
     REPORT_MD,
     RESULTS_CSV,
+    SET_METRICS,
     SUMMARY_JSON,
     UNAVAILABLE,
     fmt,
     number,
 )
-from retalk.evaluate.results import write_atomic
+from retalk.evaluate.results import json_value, write_atomic
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,28 @@ def versions(ray_used: bool) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def write_summary_json(path: Path, summary: Summary, stats: Mapping[str, Mapping[str, Any]], *, dataset: str,
+                       groups: Sequence[str], frame_step: int, backend: str, plots_note: str | None,
+                       ray_used: bool) -> None:
+    """Write ``summary.json``: the run's options, counts, means, per-metric statistics, set metrics,
+    unavailable groups with their metrics and reason, errors, versions and timings (non-finite numbers
+    as ``null``/``"inf"``)."""
+    unavailable_json = {g: {"metrics": [m.name for m in METRICS + SET_METRICS if m.group == g], "reason": why}
+                        for g, why in summary.unavailable.items()}
+    doc = {
+        "engine": summary.engine, "protocol": summary.protocol, "seed": summary.seed, "dataset": dataset,
+        "out_dir": str(summary.out_dir), "metric_groups": list(groups), "frame_step": frame_step,
+        "backend": backend,
+        "counts": {"clips": summary.n_clips, "ok": summary.n_ok, "error": summary.n_error,
+                   "resumed": summary.n_resumed},
+        "means": summary.means, "metrics": stats, "set_metrics": summary.set_metrics,
+        "unavailable": unavailable_json, "errors": summary.errors, "plots": plots_note or "ok",
+        "versions": versions(ray_used), "elapsed_s": round(summary.elapsed_s, 3),
+        "stages_s": {k: round(v, 3) for k, v in summary.stages_s.items()},
+    }
+    write_atomic(path, json.dumps(json_value(doc), indent=2, ensure_ascii=False) + "\n")
 
 
 def write_report(path: Path, summary: Summary, stats: Mapping[str, Mapping[str, Any]], dataset: str,

@@ -32,7 +32,6 @@ This module is the orchestration only; the jobs live in :mod:`.columns` (schema)
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -63,8 +62,8 @@ from retalk.evaluate.columns import (
     select_groups,
 )
 from retalk.evaluate.dataset import PROTOCOLS, Pair, load_dataset, pair_clips
-from retalk.evaluate.report import Summary, metric_stats, versions, write_plots, write_report
-from retalk.evaluate.results import ResultsAppender, json_value, read_results, write_atomic, write_results
+from retalk.evaluate.report import Summary, metric_stats, write_plots, write_report, write_summary_json
+from retalk.evaluate.results import ResultsAppender, read_results, write_results
 from retalk.evaluate.set_metrics import fid_kid
 from retalk.evaluate.weights import load_inception, load_syncnet
 
@@ -270,7 +269,7 @@ def _score_set(run: _Run, pairs: Sequence[Pair], rows: Mapping[str, Mapping[str,
 
 def _report(run: _Run, ordered: Sequence[dict[str, str]], set_metrics: dict[str, float | str | None],
             unavailable: Mapping[str, str], n_resumed: int, t_start: float, stages: dict[str, float]) -> Summary:
-    """Write ``summary.json``, ``report.md`` and the plots; return the :class:`Summary`."""
+    """Write the plots, ``summary.json`` and ``report.md``; return the :class:`Summary`."""
     t = time.perf_counter()
     stats = metric_stats(ordered, set(run.groups), unavailable)
     errors = {r["id"]: r["error"] for r in ordered if r["status"] != "ok"}
@@ -288,19 +287,9 @@ def _report(run: _Run, ordered: Sequence[dict[str, str]], set_metrics: dict[str,
                       unavailable=dict(unavailable), errors=errors, rows=tuple(ordered),
                       elapsed_s=time.perf_counter() - t_start, stages_s=dict(stages))
 
-    unavailable_json = {g: {"metrics": [m.name for m in METRICS + SET_METRICS if m.group == g], "reason": why}
-                        for g, why in unavailable.items()}
     backend = f"ray:{run.ray}" if run.ray is not None else ("local" if run.workers <= 1
                                                              else f"process-pool:{run.workers}")
-    doc = {
-        "engine": run.engine, "protocol": run.protocol, "seed": run.seed, "dataset": run.dataset,
-        "out_dir": str(run.out), "metric_groups": list(run.groups), "frame_step": run.frame_step,
-        "backend": backend,
-        "counts": {"clips": summary.n_clips, "ok": n_ok, "error": summary.n_error, "resumed": n_resumed},
-        "means": summary.means, "metrics": stats, "set_metrics": set_metrics, "unavailable": unavailable_json,
-        "errors": errors, "plots": plots_note or "ok", "versions": versions(run.ray is not None),
-        "elapsed_s": round(summary.elapsed_s, 3), "stages_s": {k: round(v, 3) for k, v in stages.items()},
-    }
-    write_atomic(run.out / SUMMARY_JSON, json.dumps(json_value(doc), indent=2, ensure_ascii=False) + "\n")
+    write_summary_json(run.out / SUMMARY_JSON, summary, stats, dataset=run.dataset, groups=run.groups,
+                       frame_step=run.frame_step, backend=backend, plots_note=plots_note, ray_used=run.ray is not None)
     write_report(run.out / REPORT_MD, summary, stats, run.dataset, plots_note)
     return summary
