@@ -170,7 +170,6 @@ def _execute(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[st
     set_metrics = _score_set(run, pairs, rows, inception, unavailable)  # 6. FID/KID over the run
     stages["set_metrics"] = time.perf_counter() - t
 
-    t = time.perf_counter()
     summary = _report(run, ordered, set_metrics, unavailable, len(kept), t_start, stages)  # 7. summary, report, plots
     log.info("eval done: %d ok, %d failed, %.1f s; results in %s", summary.n_ok, summary.n_error,
              summary.elapsed_s, run.out)
