@@ -15,18 +15,25 @@ Recipe (``SyncNetInstance.evaluate`` of syncnet_python):
   AV offset = vshift − argmin_k mdist (positive: audio early, see
   :mod:`retalk.metrics.avsync`).
 
-Torch is imported only by :func:`lse_scores`; :func:`mfcc` and the crop helper
+A video at another frame rate is first resampled to 25 fps (nearest frame, see
+:func:`syncnet_frame_index`); :func:`lse_of_video` does the whole recipe from a
+video's frames, tracked face boxes and 16 kHz sound.
+
+Torch is imported only by :func:`lse_scores`; :func:`mfcc` and the crop helpers
 need numpy, scipy and OpenCV only.
 """
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from retalk.errors import InputError
+from retalk.dsp import preemphasis, spectra
+from retalk.errors import InputError, NoFaceError
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +46,11 @@ SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 MFCC_PER_FRAME = 4
 """MFCC frames (10 ms) per video frame (40 ms)."""
 CROP_SIZE = 224
+BOX_SMOOTH = 13
+"""Median filter (frames) over the crop's size and centre, as syncnet_python's pipeline."""
 
-__all__ = ["LSEResult", "crop_faces_syncnet", "lse_scores", "mel_filterbank", "mfcc", "to_int16_scale"]
+__all__ = ["LSEResult", "crop_faces_syncnet", "lse_of_video", "lse_scores", "mel_filterbank", "mfcc",
+           "nearest_face_boxes", "syncnet_crop_boxes", "syncnet_frame_index", "to_int16_scale"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,16 +110,11 @@ def mfcc(signal: np.ndarray, sample_rate: int = 16000, win_s: float = 0.025, ste
     x = np.asarray(signal, dtype=np.float64).ravel()
     if x.size == 0:
         raise ValueError("empty signal")
-    x = np.concatenate([x[:1], x[1:] - preemph * x[:-1]])
     frame_len = int(np.floor(win_s * sample_rate + 0.5))
     frame_step = int(np.floor(step_s * sample_rate + 0.5))
-    n = x.size
-    n_frames = 1 if n <= frame_len else 1 + int(np.ceil((n - frame_len) / frame_step))
-    padded = np.zeros((n_frames - 1) * frame_step + frame_len)
-    padded[:n] = x
-    idx = np.arange(frame_len)[None, :] + frame_step * np.arange(n_frames)[:, None]
-    frames = padded[idx]
-    power = np.abs(np.fft.rfft(frames, n_fft)) ** 2 / n_fft
+    spec = spectra(preemphasis(x, preemph), n_fft, frame_step, frame_len=frame_len, window=None, center=False,
+                   pad_end=True)
+    power = np.abs(np.ascontiguousarray(spec.T)) ** 2 / n_fft  # (n_frames, n_fft // 2 + 1)
     eps = np.finfo(np.float64).eps
     energy = power.sum(axis=1)
     energy = np.where(energy == 0, eps, energy)
@@ -189,6 +194,80 @@ def crop_faces_syncnet(frames: np.ndarray, boxes: np.ndarray, crop_scale: float 
             raise InputError(f"frame {t}: empty face crop (box {b[t].tolist()})")
         out[t] = cv2.resize(face, (CROP_SIZE, CROP_SIZE))
     return out
+
+
+def syncnet_frame_index(n_frames: int, fps: float) -> np.ndarray:
+    """Which source frame SyncNet sees at each 25 fps instant: (n25,) int64 indices into ``n_frames``.
+
+    Frame *k* of the 25 fps video shows the source frame nearest to time k / 25 s
+    (``floor(k · fps / 25 + 0.5)``, clipped to the last frame), as ffmpeg's fps filter resamples
+    for syncnet_python; ``n25 = floor(n_frames · 25 / fps)`` (at least 1), or ``n_frames`` when
+    ``fps`` is 25 (within 1e-6).
+    """
+    if n_frames < 1 or not fps > 0:
+        raise ValueError(f"need n_frames >= 1 and fps > 0, got n_frames={n_frames}, fps={fps}")
+    n25 = n_frames if abs(fps - FPS) < 1e-6 else max(1, int(math.floor(n_frames * FPS / fps + 1e-9)))
+    return np.minimum(np.floor(np.arange(n25) * fps / FPS + 0.5).astype(np.int64), n_frames - 1)
+
+
+def nearest_face_boxes(boxes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``boxes`` (T, 4) with each frame without a face (``valid`` False) given the box of the nearest frame with one.
+
+    Ties go to the later frame.  Raises :class:`NoFaceError` when no frame has a face.
+    """
+    ok = np.asarray(valid, dtype=bool)
+    have = np.flatnonzero(ok)
+    if have.size == 0:
+        raise NoFaceError("no face in the rendered video")
+    t = np.arange(len(ok))
+    after = have[np.clip(np.searchsorted(have, t), 0, len(have) - 1)]
+    before = have[np.clip(np.searchsorted(have, t) - 1, 0, len(have) - 1)]
+    nearest = np.where(np.abs(before - t) < np.abs(after - t), before, after)
+    return np.asarray(boxes)[nearest]
+
+
+def syncnet_crop_boxes(boxes: np.ndarray, valid: np.ndarray, fps: float,
+                       smooth: int = BOX_SMOOTH) -> tuple[np.ndarray, np.ndarray]:
+    """The 25 fps frame indices (see :func:`syncnet_frame_index`) and SyncNet's square crop boxes at them.
+
+    ``boxes``: (T, 4) tracked face boxes (x1, y1, x2, y2) in pixels of a ``fps`` video, ``valid``:
+    (T,) which frames have a face (the others take the nearest frame's box).  At the 25 fps
+    instants the half-size ``s = max(w, h) / 2`` and the centre are median-filtered over
+    ``smooth`` frames; returns ``(src_idx (n25,), squares (n25, 4) = (cx − s, cy − s, cx + s, cy + s))``,
+    which :func:`crop_faces_syncnet` with ``smooth=1`` crops as syncnet_python would.
+    """
+    from scipy.signal import medfilt
+
+    src_idx = syncnet_frame_index(len(valid), fps)
+    b = nearest_face_boxes(boxes, valid)[src_idx].astype(np.float64)
+    s = np.maximum(b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]) / 2.0
+    cy, cx = (b[:, 1] + b[:, 3]) / 2.0, (b[:, 0] + b[:, 2]) / 2.0
+    if smooth > 1:
+        s, cy, cx = (medfilt(v, kernel_size=smooth) for v in (s, cy, cx))
+    return src_idx, np.stack([cx - s, cy - s, cx + s, cy + s], axis=1)
+
+
+def lse_of_video(frames: Iterable[np.ndarray], boxes: np.ndarray, valid: np.ndarray, fps: float,
+                 audio16k: np.ndarray, model: Any) -> LSEResult:
+    """LSE of a whole video: 25 fps resampling, SyncNet crops, then :func:`lse_scores`.
+
+    ``frames``: the video's (H, W, 3) uint8 RGB frames in order (read once, lazily; reading stops
+    after the last frame needed); ``boxes`` (T, 4), ``valid`` (T,): its tracked face boxes in
+    pixels and which frames have a face; ``fps``: its frame rate; ``audio16k``: its sound, mono
+    16 kHz starting with frame 0; ``model``: a loaded SyncNet (see :func:`lse_scores`).
+    Raises :class:`NoFaceError` when no frame has a face.
+    """
+    src_idx, squares = syncnet_crop_boxes(boxes, valid, fps)
+    n25 = len(src_idx)
+    crops = np.empty((n25, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    k = 0
+    for j, frame in enumerate(frames):
+        while k < n25 and src_idx[k] == j:
+            crops[k] = crop_faces_syncnet(frame[None], squares[k:k + 1], smooth=1)[0]
+            k += 1
+        if k >= n25:
+            break
+    return lse_scores(crops[:k], audio16k, model)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Wav2Lip, its lip-sync expert, VideoReTalking's L-Net/E-Net and SadTalker's
 audio encoder all consume the same audio front end: 16 kHz mono audio,
 pre-emphasis, a 50 ms Hann STFT every 12.5 ms, 80 Slaney mel bands between
 55 Hz and 7.6 kHz, decibels, and a clipped linear rescaling to ``[-4, 4]``.
-This module computes it with numpy and scipy only (no librosa at run time),
+This module computes it with numpy only (no librosa at run time; the STFT is
+:func:`retalk.dsp.spectra`, the project's one spectral front end),
 following the librosa >= 0.9 conventions the newer references run with
 (centred frames, zero padding at both ends).
 
@@ -30,9 +31,8 @@ import logging
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
-from retalk.dsp import hann
+from retalk.dsp import preemphasis, spectra
 
 __all__ = [
     "SAMPLE_RATE",
@@ -59,7 +59,7 @@ SAMPLE_RATE = 16_000
 N_FFT = 800
 #: Hop between mel frames in samples (12.5 ms at 16 kHz).
 HOP = 200
-#: Analysis window length in samples (same as :data:`N_FFT`).
+#: Analysis window length in samples (same as :data:`N_FFT`: the Hann window fills the FFT frame).
 WIN = 800
 #: Number of mel bands.
 N_MELS = 80
@@ -81,10 +81,6 @@ MEL_FPS = SAMPLE_RATE / HOP
 WINDOW_FRAMES = 16
 #: The normalised value of silence (the bottom of the range).
 SILENCE = -MAX_ABS_VALUE
-
-# Frames processed per block in the STFT, to bound memory on long clips
-# (4096 frames x 800 samples x 8 bytes = 26 MB per block).
-_BLOCK_FRAMES = 4096
 
 
 def _hz_to_slaney_mel(hz: np.ndarray) -> np.ndarray:
@@ -164,28 +160,13 @@ def mel_filterbank(
     return _filterbank_cached(int(sr), int(n_fft), int(n_mels), float(fmin), float(fmax))
 
 
-@lru_cache(maxsize=4)
-def _periodic_hann(n: int) -> np.ndarray:
-    window = hann(n)
-    window.setflags(write=False)
-    return window
-
-
 def _stft_magnitude(y: np.ndarray) -> np.ndarray:
-    """|STFT| with centred frames and zero padding: ``(1 + N_FFT // 2, 1 + len(y) // HOP)``."""
-    pad = N_FFT // 2
-    padded = np.pad(y, (pad, pad), mode="constant")
-    n_frames = 1 + (len(padded) - N_FFT) // HOP
-    window = _periodic_hann(WIN)
-    if WIN < N_FFT:  # centre a shorter window inside the FFT frame
-        left = (N_FFT - WIN) // 2
-        window = np.pad(window, (left, N_FFT - WIN - left))
-    frames_view = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
-    out = np.empty((1 + N_FFT // 2, n_frames), dtype=np.float64)
-    for start in range(0, n_frames, _BLOCK_FRAMES):
-        block = frames_view[start : start + _BLOCK_FRAMES] * window
-        out[:, start : start + block.shape[0]] = np.abs(np.fft.rfft(block, n=N_FFT, axis=1)).T
-    return out
+    """|STFT| with centred frames and zero padding (librosa ``center=True``, ``pad_mode="constant"``).
+
+    ``y``: (n,) samples; returns ``(1 + N_FFT // 2, 1 + n // HOP)`` magnitudes, periodic Hann window of
+    :data:`WIN` = :data:`N_FFT` samples, unscaled.
+    """
+    return spectra(y, N_FFT, HOP, frame_len=WIN, window="hann", center=True, pad_end=False, magnitude=True)
 
 
 def melspectrogram(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -217,7 +198,7 @@ def melspectrogram(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     y = y.astype(np.float64, copy=False)
     if not np.all(np.isfinite(y)):
         raise ValueError("melspectrogram got NaN or infinite samples")
-    emphasised = signal.lfilter([1.0, -PREEMPHASIS], [1.0], y)
+    emphasised = preemphasis(y, PREEMPHASIS)
     magnitude = _stft_magnitude(emphasised)
     mel = mel_filterbank() @ magnitude
     amp_floor = 10.0 ** (MIN_LEVEL_DB / 20.0)
