@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retalk.engines.base import Plan, RenderItem, create_engine, render_in_order
+from retalk.engines import create_engine
+from retalk.engines.base import Engine, Plan, RenderItem, render_in_order
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
@@ -40,7 +41,12 @@ log = logging.getLogger(__name__)
 class SyncOptions:
     """Options of :func:`sync`.
 
-    ``fps``: frame rate when the face is a still image. ``face_index``/``box``: which face is the speaker.
+    ``engine``: an engine name (see :data:`retalk.engines.ENGINES`; ``engine_options`` go to its
+    constructor) or an :class:`Engine` instance, used for this one call and not closed by it.
+    ``device``: where neural engines and the enhancer run ("cpu", "cuda", "cuda:N"; None: CUDA if
+    available); CPU-only engines ignore it.
+    ``fps``: frame rate when the face is a still image (default 25); a video keeps its own rate, and
+    giving ``fps`` with a video is an :class:`InputError` (no resampling). ``face_index``/``box``: which face is the speaker.
     ``phones``: exact phone timings of the speech (from the synthesizer), skipping recognition;
     ``phone_notation``: their notation ("espeak" for :mod:`retalk.speech.tts`, "arpabet", "ipa").
     ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
@@ -53,8 +59,8 @@ class SyncOptions:
     needs the neural extra and its checkpoint).
     """
 
-    engine: str = "builtin"
-    fps: float = 25.0
+    engine: str | Engine = "builtin"
+    fps: float | None = None
     face_index: int | None = None
     box: tuple[float, float, float, float] | None = None
     phones: Sequence[Phone] | None = None
@@ -67,6 +73,7 @@ class SyncOptions:
     engine_options: dict = field(default_factory=dict)
     enhancer: str | None = None
     progress: bool = True
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,17 +175,29 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
     """
     opt = options or SyncOptions()
     check_output(outfile)
-    info = probe_video(face, image_fps=opt.fps)
+    info = probe_video(face, image_fps=opt.fps or 25.0)
+    if opt.fps is not None and not info.is_image:
+        raise InputError(f"--fps applies to a still image; {face} is a video and keeps its own rate "
+                         f"({float(info.fps):.3f} fps)")
     speech = load_audio(audio)
     check_not_silent(speech)
     fps = float(info.fps)
     n_out = max(1, int(round(speech.duration * fps)))
-    engine = create_engine(opt.engine, **opt.engine_options)
+    injected = isinstance(opt.engine, Engine)
+    engine_options = dict(opt.engine_options)
+    if opt.device is not None and not injected:
+        engine_options["device"] = opt.device
+    engine = create_engine(opt.engine, **engine_options)
     restorer = None
-    if opt.enhancer:
-        from retalk.enhance import create_restorer
+    try:
+        if opt.enhancer:
+            from retalk.enhance import create_restorer
 
-        restorer = create_restorer(opt.enhancer)
+            restorer = create_restorer(opt.enhancer, device=opt.device)
+    except BaseException:
+        if not injected:
+            engine.close()
+        raise
     try:
         tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
         n_src = 0
@@ -198,10 +217,11 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         face_fraction = float(track.valid.mean())
         if face_fraction == 0.0:
             log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
-            engine.close()
-            engine = create_engine("passthrough")
+            if not injected:
+                engine.close()
+            engine, injected = create_engine("passthrough"), False
         phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
-                                               opt.recognize)
+                                               opt.recognize and engine.needs_phones)
         mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
                             notation)
         schedule = ping_pong(n_src, n_out)
@@ -247,7 +267,8 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         log.info("speech analysis and planning %.1f s; rendering + encoding: %d frames in %.1f s (%.1f fps)",
                  t2 - t1, n_out, t3 - t2, n_out / max(t3 - t2, 1e-9))
     finally:
-        engine.close()
+        if not injected:
+            engine.close()
     log.info("wrote %s: %d frames at %.3f fps (%.2f s), face in %.0f%% of source frames",
              out_path, n_out, fps, n_out / fps, 100 * face_fraction)
     return SyncResult(out_path, n_out, fps, n_out / fps, face_fraction)

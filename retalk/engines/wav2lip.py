@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -211,12 +210,10 @@ class Wav2LipEngine(Engine):
     """
 
     name = "wav2lip"
+    needs_phones = False  # the network hears the audio itself
 
     def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch_size: int = 16,
-                 fp16: bool | None = None, pads: Sequence[int] = (0, 10, 0, 0), smooth: bool = True,
-                 **unused: Any) -> None:
-        if unused:
-            log.warning("wav2lip engine: ignoring unknown options %s", ", ".join(sorted(unused)))
+                 fp16: bool | None = None, pads: Sequence[int] = (0, 10, 0, 0), smooth: bool = True) -> None:
         if len(pads) != 4:
             raise ValueError(f"pads must be (top, bottom, left, right), got {pads!r}")
         if batch_size < 1:
