@@ -150,7 +150,8 @@ class _ListVoices(argparse.Action):
             voices = list_voices()
         except RetalkError as exc:
             parser.exit(exc.exit_code, f"retalk: error: {exc}\n")
-        parser.exit(EXIT_OK, "\n".join(voices) + "\n")
+        print("\n".join(voices))
+        parser.exit(EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:
