@@ -136,24 +136,6 @@ def _add_checkpoints(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"folder with released checkpoints for {what} (default ./checkpoints or $RETALK_CHECKPOINTS)")
 
 
-class _ListVoices(argparse.Action):
-    """``--list-voices``: print the installed espeak-ng voices and exit (like ``--version``)."""
-
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        from retalk.speech.tts import list_voices
-
-        try:
-            voices = list_voices()
-        except RetalkError as exc:
-            parser.exit(exc.exit_code, f"retalk: error: {exc}\n")
-        print("\n".join(voices))
-        parser.exit(EXIT_OK)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = flags.Parser(
         prog="retalk",
@@ -209,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_flag(what, "--text-file", "--text_file", metavar="FILE", help="read the text to speak from this UTF-8 file")
     p.add_argument("--voice", help="espeak-ng voice or language (e.g. en-us, en-gb, de, en-us+f3); "
                                    "'+VARIANT' alone adds a variant to --lang (default en-us); see --list-voices")
-    p.add_argument("--list-voices", action=_ListVoices, help="list the installed voices' language tags and exit")
+    p.add_argument("--list-voices", action=flags.ListVoices, help="list the installed voices' language tags and exit")
     p.add_argument("--lang", help="language of the text as an espeak-ng language tag (e.g. en-us, fr, es); "
                                   "used when --voice is not given")
     p.add_argument("--rate", type=int, default=160, metavar="WPM",

@@ -3,6 +3,7 @@
 * :class:`Parser`: an ``ArgumentParser`` whose errors are one line (``retalk: error: …``, exit 2);
 * :func:`add_flag`: one option in the dash style, its underscore spellings (SadTalker's,
   VideoReTalking's) accepted as hidden aliases;
+* :class:`ListVoices`: ``say --list-voices`` (prints and exits, like ``--version``);
 * checked value types (:func:`crf`, :func:`device`, :func:`box`, :func:`positive`) and the
   choices of ``--engine``, ``--enhancer`` and ``--preset``, read from their registries.
 
@@ -15,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from retalk.errors import EXIT_BAD_INPUT
+from retalk.errors import EXIT_BAD_INPUT, EXIT_OK, RetalkError
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
@@ -128,3 +129,21 @@ def add_device(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--device", type=device, default=None, metavar="DEV",
                    help=f"where {what} run: cpu, cuda or cuda:N (default auto: the first CUDA GPU if PyTorch "
                         f"sees one, else the CPU); the builtin engine always runs on the CPU")
+
+
+class ListVoices(argparse.Action):
+    """``--list-voices``: print the installed espeak-ng voices and exit (like ``--version``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from retalk.speech.tts import list_voices
+
+        try:
+            voices = list_voices()
+        except RetalkError as exc:
+            parser.exit(exc.exit_code, f"retalk: error: {exc}\n")
+        print("\n".join(voices))
+        parser.exit(EXIT_OK)
