@@ -1,7 +1,9 @@
 """The ``retalk`` command line.
 
 Every user-caused failure prints one line (``retalk: error: …``) and exits
-with status 2; nothing half-written is left behind.
+with status 2; nothing half-written is left behind. Flags use dashes
+(``--pose-style``); the underscore spellings of SadTalker and VideoReTalking
+(``--pose_style``) are accepted as hidden aliases (see :mod:`retalk.cli_flags`).
 """
 from __future__ import annotations
 
@@ -10,32 +12,61 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from retalk import __version__
-from retalk.errors import RetalkError
+from retalk import cli_flags as flags
+from retalk.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED_CLIPS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    InputError,
+    RetalkError,
+)
 
 if TYPE_CHECKING:
     from retalk.portrait import AnimateOptions
 
 log = logging.getLogger("retalk")
 
+EXIT_STATUS = f"""\
+exit status:
+  {EXIT_OK}    success
+  {EXIT_INTERNAL}    internal error (a bug; -vv shows the traceback)
+  {EXIT_BAD_INPUT}    bad input or options (one line on stderr; no output file is left)
+  {EXIT_FAILED_CLIPS}    retalk eval finished, but some clips failed (see its results.csv)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); no output file is left
+"""
 
-def _box(text: str) -> tuple[float, float, float, float]:
-    parts = [float(p) for p in text.replace(",", " ").split()]
-    if len(parts) != 4:
-        raise argparse.ArgumentTypeError("--box takes four numbers: X0 Y0 X1 Y1 (pixels)")
-    return tuple(parts)  # type: ignore[return-value]
+
+# Flags of `say` that apply to one target only (dest -> flag as shown), and their defaults.
+_DUB_ONLY = {"engine": "--engine", "hold_repeats": "--no-hold-repeats", "face_index": "--face-index", "box": "--box"}
+_DUB_DEFAULTS = {"engine": "builtin", "hold_repeats": True, "face_index": None, "box": None}
+_PORTRAIT_ONLY = {"size": "--size", "preprocess": "--preprocess", "still": "--still", "pose_style": "--pose-style",
+                  "input_yaw": "--input-yaw", "input_pitch": "--input-pitch", "input_roll": "--input-roll",
+                  "blink_rate": "--blink-rate"}
+_PORTRAIT_DEFAULTS = {"size": None, "preprocess": "crop", "still": False, "pose_style": 0, "input_yaw": None,
+                      "input_pitch": None, "input_roll": None, "blink_rate": 17.0}
+
+
+def _default(dest: str, defaults: dict[str, Any], given_only: bool) -> Any:
+    """The default of ``dest``, or SUPPRESS (absent unless given) for a flag checked against the target."""
+    return argparse.SUPPRESS if given_only else defaults[dest]
 
 
 def _add_output(p: argparse.ArgumentParser) -> None:
     """The output file and its encoding (every rendering command)."""
     p.add_argument("--outfile", "-o", required=True, help="output video (.mp4, .mov or .mkv); written atomically")
-    p.add_argument("--crf", type=int, default=17, help="H.264 quality, lower = better (default 17, visually lossless)")
-    p.add_argument("--preset", default="superfast",
-                   help="x264 speed preset: ultrafast … veryslow (default superfast, with x264's macroblock tree kept "
-                        "on, so files stay nearly as small as veryfast's)")
+    lo, hi = flags.CRF_RANGE
+    p.add_argument("--crf", type=flags.crf, default=17, metavar="N",
+                   help=f"H.264 quality {lo}-{hi}, lower = better (default 17, visually lossless)")
+    p.add_argument("--preset", default="superfast", choices=flags.X264_PRESETS, metavar="NAME",
+                   help=f"x264 speed preset: {', '.join(flags.X264_PRESETS)} (default superfast, with x264's "
+                        f"macroblock tree kept on, so files stay nearly as small as veryfast's)")
 
 
 def _add_speech(p: argparse.ArgumentParser) -> None:
@@ -45,73 +76,71 @@ def _add_speech(p: argparse.ArgumentParser) -> None:
                    help="do not run the English phone recognizer; mouth motion from acoustics only")
 
 
-def _add_mouth(p: argparse.ArgumentParser) -> None:
-    """Mouth amplitude and face restoration (every rendering command)."""
-    p.add_argument("--expression-scale", "--expression_scale", type=float, default=1.0, dest="expression_scale",
+def _add_mouth(p: argparse.ArgumentParser, what: str) -> None:
+    """Mouth amplitude, face restoration and the device (every rendering command)."""
+    flags.add_flag(p, "--expression-scale", "--expression_scale", type=float, default=1.0, metavar="X",
                    help="mouth amplitude; 1 = natural, <1 subtler, >1 more pronounced")
-    p.add_argument("--enhancer", metavar="NAME",
-                   help="restore the face of every rendered frame with a released network: gfpgan "
-                        "(needs pip install 'retalk[neural]' and GFPGANv1.3.pth in the checkpoints folder)")
+    p.add_argument("--enhancer", metavar="NAME", choices=flags.enhancer_names(),
+                   help=f"restore the face of every rendered frame with a released network: "
+                        f"{', '.join(flags.enhancer_names())} (needs pip install 'retalk[neural]' and its checkpoint, "
+                        f"e.g. GFPGANv1.3.pth, in the checkpoints folder)")
+    flags.add_device(p, what)
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    """Flags of dubbing a video (``sync``)."""
-    _add_speech(p)
-    _add_output(p)
-    _add_mouth(p)
-    p.add_argument("--engine", default="builtin",
-                   help="lip-sync engine: builtin (default, CPU, no weights), wav2lip (needs checkpoints), "
-                        "passthrough (original mouth; a baseline)")
-    p.add_argument("--checkpoints", metavar="DIR",
-                   help="folder with released checkpoints for neural engines (default ./checkpoints or $RETALK_CHECKPOINTS)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate when --face is a still image (default 25)")
-    p.add_argument("--face-index", "--face_index", type=int, dest="face_index", metavar="N",
+def _add_speaker(p: argparse.ArgumentParser, given_only: bool = False) -> None:
+    """Which face speaks, and whether repeated source frames are repeated (dubbing a video)."""
+    flags.add_flag(p, "--face-index", "--face_index", type=int, metavar="N",
+                   default=_default("face_index", _DUB_DEFAULTS, given_only),
                    help="speaker = the N-th face from the left (0-based) instead of the largest")
-    p.add_argument("--box", type=_box, metavar="'X0 Y0 X1 Y1'",
+    p.add_argument("--box", type=flags.box, metavar="'X0 Y0 X1 Y1'", default=_default("box", _DUB_DEFAULTS, given_only),
                    help="speaker = the face overlapping this pixel box most")
-    _add_cadence(p)
-
-
-def _add_cadence(p: argparse.ArgumentParser) -> None:
-    """Whether a frame the source repeats is repeated in the output (dubbing a video)."""
     p.add_argument("--no-hold-repeats", dest="hold_repeats", action="store_false",
+                   default=_default("hold_repeats", _DUB_DEFAULTS, given_only),
                    help="render a new mouth on every output frame, even where the video repeats a frame (by default "
                         "a frame the video repeats, e.g. 24 fps footage converted to 30, is repeated in the output "
                         "too, so the mouth moves in step with the picture)")
 
 
-def _add_portrait(p: argparse.ArgumentParser, references: bool = True) -> None:
+def _add_portrait(p: argparse.ArgumentParser, references: bool = True, given_only: bool = False) -> None:
     """Flags of portrait animation (``animate``, and ``say --image``)."""
-    p.add_argument("--size", type=int, metavar="PX",
+    def d(dest: str) -> Any:
+        return _default(dest, _PORTRAIT_DEFAULTS, given_only)
+
+    p.add_argument("--size", type=int, metavar="PX", default=d("size"),
                    help="output size in pixels: the square's side for --preprocess crop (default 512), the longer "
                         "side for resize (default 512) and full (default: the picture's own, at most 1920)")
-    p.add_argument("--preprocess", choices=["crop", "resize", "full"], default="crop",
+    p.add_argument("--preprocess", choices=["crop", "resize", "full"], default=d("preprocess"),
                    help="crop: a square around the face (default); resize: the whole picture scaled to --size; "
                         "full: the whole picture, everything but the head left as it is")
-    p.add_argument("--still", action="store_true",
-                   help="no head motion (blinks and lips only); --input_yaw/pitch/roll still apply")
-    p.add_argument("--pose-style", "--pose_style", type=int, default=0, dest="pose_style", metavar="N",
+    p.add_argument("--still", action="store_true", default=d("still"),
+                   help="no head motion (blinks and lips only); --input-yaw/-pitch/-roll still apply")
+    flags.add_flag(p, "--pose-style", "--pose_style", type=int, default=d("pose_style"), metavar="N",
                    help="head-motion style: 0 calm, 1 nodding, 2 lively, 3 tilted, 4 turned, 5 reserved; "
                         "other numbers give further reproducible variants (default 0)")
     for axis in ("yaw", "pitch", "roll"):
-        p.add_argument(f"--input-{axis}", f"--input_{axis}", type=float, nargs="+", dest=f"input_{axis}",
-                       metavar="DEG",
+        flags.add_flag(p, f"--input-{axis}", f"--input_{axis}", type=float, nargs="+", metavar="DEG",
+                       default=d(f"input_{axis}"),
                        help=f"head {axis} in degrees: one value (constant) or several, spread evenly over the clip "
                             f"and interpolated smoothly; replaces the generated {axis}")
     if references:
-        p.add_argument("--ref-eyeblink", "--ref_eyeblink", dest="ref_eyeblink", metavar="VIDEO",
+        flags.add_flag(p, "--ref-eyeblink", "--ref_eyeblink", metavar="VIDEO",
                        help="take blink timing from this talking video (eye aspect ratio of the tracked face)")
-        p.add_argument("--ref-pose", "--ref_pose", dest="ref_pose", metavar="VIDEO",
+        flags.add_flag(p, "--ref-pose", "--ref_pose", metavar="VIDEO",
                        help="take head motion from this talking video (tracked head pose and position)")
-    p.add_argument("--blink-rate", "--blink_rate", type=float, default=17.0, dest="blink_rate", metavar="PER_MIN",
+    flags.add_flag(p, "--blink-rate", "--blink_rate", type=float, default=d("blink_rate"), metavar="PER_MIN",
                    help="average generated blinks per minute (default 17; intervals are irregular)")
-    p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
+
+
+def _add_checkpoints(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--checkpoints", metavar="DIR",
+                   help=f"folder with released checkpoints for {what} (default ./checkpoints or $RETALK_CHECKPOINTS)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = flags.Parser(
         prog="retalk",
         description="Audio-driven talking-head video: dub a video with new speech, animate a photo, evaluate engines.",
+        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"retalk {__version__}")
     # global flags are accepted before or after the command
@@ -129,7 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the input's size and frame rate, has the audio's duration (the video plays back and "
                                    "forth if the audio is longer) and the new speech as its sound.")
     p.add_argument("--face", required=True, help="talking-head video, or a still image of a face")
-    _add_common(p)
+    _add_speech(p)
+    _add_output(p)
+    _add_mouth(p, "neural engines and --enhancer")
+    flags.add_engine(p, "lip-sync engine")
+    _add_checkpoints(p, "neural engines and --enhancer")
+    p.add_argument("--fps", type=float, metavar="FPS",
+                   help="frame rate when --face is a still image (default 25); a video keeps its own rate")
+    _add_speaker(p)
 
     p = sub.add_parser("animate", parents=[common], help="animate a photo: a talking video from one picture and speech",
                        description="Make a talking video from one photo: lips follow --audio, the eyes blink and the "
@@ -138,22 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="a photo with a face (png, jpg, webp, ...; alpha is put on white)")
     _add_speech(p)
     _add_output(p)
-    _add_mouth(p)
-    p.add_argument("--checkpoints", metavar="DIR",
-                   help="folder with released checkpoints for --enhancer "
-                        "(default ./checkpoints or $RETALK_CHECKPOINTS)")
+    _add_mouth(p, "--enhancer")
+    _add_checkpoints(p, "--enhancer")
     _add_portrait(p)
+    p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
 
     p = sub.add_parser("say", parents=[common],
                        help="speak text: synthesize speech and lip-sync a video or animate a photo",
                        description="Synthesize --text with the bundled espeak-ng and make --face (a video) or --image "
-                                   "(a photo) say it. The synthesizer's own phone timings drive the mouth.")
+                                   "(a photo) say it. The synthesizer's own phone timings drive the mouth. "
+                                   "Flags of `sync` (--engine, --face-index, --box, --no-hold-repeats) apply to "
+                                   "--face only, flags of `animate` (--size, --preprocess, --still, --pose-style, "
+                                   "--input-yaw/-pitch/-roll, --blink-rate) to --image only.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="the text to speak")
-    what.add_argument("--text-file", "--text_file", dest="text_file", metavar="FILE",
-                      help="read the text to speak from this UTF-8 file")
+    flags.add_flag(what, "--text-file", "--text_file", metavar="FILE", help="read the text to speak from this UTF-8 file")
     p.add_argument("--voice", help="espeak-ng voice or language (e.g. en-us, en-gb, de, en-us+f3); "
-                                   "'+VARIANT' alone adds a variant to --lang (default en-us)")
+                                   "'+VARIANT' alone adds a variant to --lang (default en-us); see --list-voices")
+    p.add_argument("--list-voices", action=flags.ListVoices, help="list the installed voices' language tags and exit")
     p.add_argument("--lang", help="language of the text as an espeak-ng language tag (e.g. en-us, fr, es); "
                                   "used when --voice is not given")
     p.add_argument("--rate", type=int, default=160, metavar="WPM",
@@ -162,24 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--face", help="a talking-head video to dub (like `retalk sync`)")
     who.add_argument("--image", help="a photo to animate (like `retalk animate`)")
     _add_output(p)
-    _add_mouth(p)
-    p.add_argument("--engine", default="builtin",
-                   help="lip-sync engine for --face: builtin (default), wav2lip (needs checkpoints), passthrough")
-    _add_cadence(p)
-    p.add_argument("--checkpoints", metavar="DIR",
-                   help="folder with released checkpoints for neural engines and --enhancer "
-                        "(default ./checkpoints or $RETALK_CHECKPOINTS)")
-    _add_portrait(p, references=False)
+    _add_mouth(p, "neural engines and --enhancer")
+    flags.add_engine(p, "lip-sync engine for --face", default=argparse.SUPPRESS)
+    _add_checkpoints(p, "neural engines and --enhancer")
+    p.add_argument("--fps", type=float, metavar="FPS",
+                   help="frame rate of the output for --image, or when --face is a still image (default 25)")
+    _add_speaker(p, given_only=True)
+    _add_portrait(p, references=False, given_only=True)
 
     from retalk.evaluate.cli_eval import add_eval_parser
 
     add_eval_parser(sub, [common])
 
-    p = sub.add_parser("doctor", parents=[common], help="show versions, found checkpoints and the compute device",
-                       description="Print what is installed, which checkpoints are found (with sizes and sha256) "
-                                   "and which device neural engines would use.")
-    p.add_argument("--checkpoints", metavar="DIR",
-                   help="folder to look in (default ./checkpoints or $RETALK_CHECKPOINTS)")
+    p = sub.add_parser("doctor", parents=[common], help="show versions, engines, found checkpoints and the device",
+                       description="Print what is installed, which engines are registered, which checkpoints are "
+                                   "found (with sizes and sha256) and which device neural engines would use.")
+    _add_checkpoints(p, "engines and metrics (the folder to look in)")
     return parser
 
 
@@ -191,42 +227,46 @@ def _configure_logging(verbose: int) -> None:
         warnings.filterwarnings("ignore")
 
 
+def _set_checkpoints(args: argparse.Namespace) -> None:
+    if getattr(args, "checkpoints", None):
+        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+
+
 def _run_sync(args: argparse.Namespace) -> int:
     from retalk.pipeline import SyncOptions, sync
 
-    if args.checkpoints:
-        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+    _set_checkpoints(args)
     opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                        recognize=not args.no_asr, expression_scale=args.expression_scale, crf=args.crf,
                        preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
-                       progress=not args.quiet and sys.stderr.isatty())
+                       device=args.device, progress=not args.quiet and sys.stderr.isatty())
     res = sync(args.face, args.audio, args.outfile, opts)
     print(f"{res.path}  ({res.frames} frames, {res.fps:.3f} fps, {res.duration:.2f} s)")
-    return 0
+    return EXIT_OK
 
 
-def _animate_options(args: argparse.Namespace, **extra) -> AnimateOptions:
+def _animate_options(args: argparse.Namespace, **extra: Any) -> AnimateOptions:
     from retalk.portrait import AnimateOptions
 
-    def keys(v):
+    def keys(v: Sequence[float] | None) -> tuple[float, ...] | None:
         return tuple(v) if v else None
 
     return AnimateOptions(
-        fps=args.fps, size=args.size, preprocess=args.preprocess, still=args.still, pose_style=args.pose_style,
-        expression_scale=args.expression_scale, input_yaw=keys(args.input_yaw), input_pitch=keys(args.input_pitch),
-        input_roll=keys(args.input_roll), ref_eyeblink=getattr(args, "ref_eyeblink", None),
-        ref_pose=getattr(args, "ref_pose", None), blink_rate=args.blink_rate, enhancer=args.enhancer, crf=args.crf,
-        preset=args.preset, progress=not args.quiet and sys.stderr.isatty(), **extra)
+        fps=args.fps or 25.0, size=args.size, preprocess=args.preprocess, still=args.still,
+        pose_style=args.pose_style, expression_scale=args.expression_scale, input_yaw=keys(args.input_yaw),
+        input_pitch=keys(args.input_pitch), input_roll=keys(args.input_roll),
+        ref_eyeblink=getattr(args, "ref_eyeblink", None), ref_pose=getattr(args, "ref_pose", None),
+        blink_rate=args.blink_rate, enhancer=args.enhancer, crf=args.crf, preset=args.preset, device=args.device,
+        progress=not args.quiet and sys.stderr.isatty(), **extra)
 
 
 def _run_animate(args: argparse.Namespace) -> int:
     from retalk.portrait import animate
 
-    if args.checkpoints:
-        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+    _set_checkpoints(args)
     res = animate(args.image, args.audio, args.outfile, _animate_options(args, recognize=not args.no_asr))
     print(f"{res.path}  ({res.frames} frames, {res.size[0]}x{res.size[1]}, {res.fps:.3f} fps, {res.duration:.2f} s)")
-    return 0
+    return EXIT_OK
 
 
 def _speech_voice(voice: str | None, lang: str | None) -> str:
@@ -235,14 +275,29 @@ def _speech_voice(voice: str | None, lang: str | None) -> str:
     return voice or lang or "en-us"
 
 
+def check_say_target(args: argparse.Namespace) -> argparse.Namespace:
+    """Refuse ``say`` flags that do not apply to its target (--face or --image); fill in the defaults of the rest.
+
+    Raises :class:`InputError` naming the first such flag.
+    """
+    wrong, right = (_PORTRAIT_ONLY, "--image") if args.face else (_DUB_ONLY, "--face")
+    target = "--face" if args.face else "--image"
+    for dest, flag in wrong.items():
+        if hasattr(args, dest):
+            raise InputError(f"{flag} applies to {right}, not to {target}")
+    filled = {**_DUB_DEFAULTS, **_PORTRAIT_DEFAULTS}
+    filled.update(vars(args))
+    return argparse.Namespace(**filled)
+
+
 def _run_say(args: argparse.Namespace) -> int:
     import tempfile
 
-    from retalk.errors import InputError
     from retalk.media import check_file, write_wav
     from retalk.media.video import check_output
     from retalk.speech.tts import synthesize
 
+    args = check_say_target(args)
     check_output(args.outfile)
     if args.text_file is not None:
         path = check_file(args.text_file, "text file")
@@ -252,8 +307,7 @@ def _run_say(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: cannot read the text ({type(exc).__name__}); give a UTF-8 text file") from None
     else:
         text = args.text
-    if args.checkpoints:
-        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+    _set_checkpoints(args)
     speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
     with tempfile.TemporaryDirectory(prefix="retalk-say-") as tmp:
         wav = Path(tmp) / "speech.wav"
@@ -261,10 +315,10 @@ def _run_say(args: argparse.Namespace) -> int:
         if args.face:
             from retalk.pipeline import SyncOptions, sync
 
-            opts = SyncOptions(engine=args.engine, fps=args.fps, phones=speech.phones,
-                               expression_scale=args.expression_scale, crf=args.crf, preset=args.preset,
-                               enhancer=args.enhancer, hold_repeats=args.hold_repeats,
-                               progress=not args.quiet and sys.stderr.isatty())
+            opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
+                               phones=speech.phones, expression_scale=args.expression_scale, crf=args.crf,
+                               preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
+                               device=args.device, progress=not args.quiet and sys.stderr.isatty())
             res = sync(args.face, wav, args.outfile, opts)
             size = ""
         else:
@@ -273,50 +327,55 @@ def _run_say(args: argparse.Namespace) -> int:
             res = animate(args.image, wav, args.outfile, _animate_options(args, phones=speech.phones))
             size = f"{res.size[0]}x{res.size[1]}, "
     print(f"{res.path}  ({res.frames} frames, {size}{res.fps:.3f} fps, {res.duration:.2f} s)")
-    return 0
+    return EXIT_OK
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
     from retalk.doctor import report
 
-    if args.checkpoints:
-        os.environ["RETALK_CHECKPOINTS"] = str(Path(args.checkpoints))
+    _set_checkpoints(args)
     print(report())
-    return 0
+    return EXIT_OK
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "sync":
+        return _run_sync(args)
+    if args.command == "animate":
+        return _run_animate(args)
+    if args.command == "say":
+        return _run_say(args)
+    if args.command == "doctor":
+        return _run_doctor(args)
+    if args.command == "eval":
+        from retalk.evaluate.cli_eval import run_eval
+
+        return run_eval(args)
+    parser.error(f"unknown command {args.command}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    """Run the ``retalk`` command line; return the exit status (see :mod:`retalk.errors`)."""
+    verbose = 0
     try:
-        if args.command == "sync":
-            return _run_sync(args)
-        if args.command == "animate":
-            return _run_animate(args)
-        if args.command == "say":
-            return _run_say(args)
-        if args.command == "doctor":
-            return _run_doctor(args)
-        if args.command == "eval":
-            from retalk.evaluate.cli_eval import run_eval
-
-            return run_eval(args)
-        parser.error(f"unknown command {args.command}")
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        verbose = args.verbose
+        _configure_logging(verbose)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        return _dispatch(parser, args)
     except RetalkError as exc:
-        if args.verbose >= 2:
+        if verbose >= 2:
             log.exception("details")
         print(f"retalk: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("retalk: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless asked for the traceback
-        if args.verbose >= 2:
+        if verbose >= 2:
             raise
         print(f"retalk: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_INTERNAL

@@ -12,17 +12,45 @@ _PACKAGES = ["numpy", "cv2", "av", "mediapipe", "scipy", "skimage", "pocketsphin
 _DISTRIBUTIONS = {"cv2": "opencv-contrib-python", "skimage": "scikit-image", "espeakng_loader": "espeakng-loader"}
 
 
+def _import_problem(exc: BaseException, name: str) -> str:
+    """``not installed`` when ``name`` itself is missing, else the real error, on one line."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and exc.name.split(".")[0] == name:
+        return "not installed"
+    text = " ".join(str(exc).split())
+    return f"broken: {type(exc).__name__}: {text[:200]}"
+
+
 def _version(name: str) -> str:
     from importlib import metadata
 
     try:
         importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - any import failure means "not usable"
-        return "not installed"
+    except Exception as exc:  # noqa: BLE001 - any import failure means "not usable"; say which
+        return _import_problem(exc, name)
     try:
         return metadata.version(_DISTRIBUTIONS.get(name, name))
     except metadata.PackageNotFoundError:
         return "installed"
+
+
+def _engines(found: set[str]) -> list[str]:
+    """One line per registered engine: name, description, its checkpoints (found or missing); plugins are
+    imported so that a broken one shows its error."""
+    from retalk.engines import ENGINES
+
+    lines = []
+    for spec in ENGINES.values():
+        state = ""
+        if spec.checkpoints:
+            state = "; checkpoints: " + ", ".join(f"{c} {'found' if c in found else 'missing'}"
+                                                 for c in spec.checkpoints)
+        if spec.origin != "retalk":
+            try:
+                spec.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not raised
+                state += f"; broken: {' '.join(str(exc).split())[:200]}"
+        lines.append(f"  {spec.name:15s} {spec.description}{state}")
+    return lines
 
 
 def report() -> str:
@@ -39,14 +67,17 @@ def report() -> str:
 
         if torch.cuda.is_available():
             device = f"cuda ({torch.cuda.get_device_name(0)})"
-    except Exception:  # noqa: BLE001
-        device = "cpu (torch not installed: neural engines unavailable; pip install 'retalk[neural]')"
-    lines.append(f"device for neural engines: {device}")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        problem = _import_problem(exc, "torch")
+        device = (f"cpu (torch {problem}: neural engines unavailable; pip install 'retalk[neural]')"
+                  if problem == "not installed" else f"cpu (torch {problem})")
+    lines.append(f"device for neural engines: {device} (choose with --device)")
     from retalk.checkpoints import default_checkpoints_dir, find_checkpoints
 
     ckdir = Path(default_checkpoints_dir())
-    lines.append(f"checkpoints folder: {ckdir.resolve()} (set with --checkpoints or RETALK_CHECKPOINTS)")
     found = find_checkpoints(ckdir) if ckdir.is_dir() else []
+    lines += ["", "engines (--engine):"] + _engines({item.name for item in found}) + [""]
+    lines.append(f"checkpoints folder: {ckdir.resolve()} (set with --checkpoints or RETALK_CHECKPOINTS)")
     if not found:
         lines.append("  (no released checkpoints found; the built-in engine needs none)")
     for item in found:

@@ -2,16 +2,29 @@
 
 Every failure the user can cause (a missing file, an unreadable video, silent
 audio, a missing checkpoint) is raised as a :class:`RetalkError`.  The command
-line prints ``retalk: error: <message>`` and exits non-zero; it never shows a
-traceback for these.
+line prints ``retalk: error: <message>`` and exits with :data:`EXIT_BAD_INPUT`;
+it never shows a traceback for these.
+
+The exit statuses of the ``retalk`` command are defined here, in one place.
 """
 from __future__ import annotations
+
+EXIT_OK = 0
+"""Success."""
+EXIT_INTERNAL = 1
+"""An internal error (a bug): one line, or the traceback with ``-vv``."""
+EXIT_BAD_INPUT = 2
+"""Bad input or options (a :class:`RetalkError`, or a usage error)."""
+EXIT_FAILED_CLIPS = 3
+"""``retalk eval`` finished, but some clips failed (their errors are in results.csv)."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C, SIGINT): 128 + 2, as shells report it; no partial output is left."""
 
 
 class RetalkError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 
-    exit_code: int = 2
+    exit_code: int = EXIT_BAD_INPUT
 
 
 class InputError(RetalkError):

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retalk.engines.base import Engine, Plan, RenderItem, create_engine
+from retalk.engines import ENGINES, create_engine
+from retalk.engines.base import Engine, Plan, RenderItem
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTrack, FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
@@ -37,15 +38,17 @@ from retalk.speech.types import Phone
 
 log = logging.getLogger(__name__)
 
-#: Engines that watch the analysis pass (:meth:`Engine.observe`) and so are built before it.
-_OBSERVING_ENGINES = frozenset({"builtin"})
-
 
 @dataclass(frozen=True)
 class SyncOptions:
     """Options of :func:`sync`.
 
-    ``fps``: frame rate when the face is a still image. ``face_index``/``box``: which face is the speaker.
+    ``engine``: an engine name (see :data:`retalk.engines.ENGINES`; ``engine_options`` go to its
+    constructor) or an :class:`Engine` instance, used for this one call and not closed by it.
+    ``device``: where neural engines and the enhancer run ("cpu", "cuda", "cuda:N"; None: CUDA if
+    available); CPU-only engines ignore it.
+    ``fps``: frame rate when the face is a still image (default 25); a video keeps its own rate, and
+    giving ``fps`` with a video is an :class:`InputError` (no resampling). ``face_index``/``box``: which face is the speaker.
     ``phones``: exact phone timings of the speech (from the synthesizer), skipping recognition;
     ``phone_notation``: their notation ("espeak" for :mod:`retalk.speech.tts`, "arpabet", "ipa").
     ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
@@ -55,14 +58,14 @@ class SyncOptions:
     24 fps footage at 30), repeat the output frame too, so the mouth moves in step with the picture
     (see :func:`hold_frames`).
     ``enhancer``: a face-restoration network applied to the face of every rendered frame (e.g. "gfpgan";
-    needs the neural extra and its checkpoint). ``device``: torch device for the enhancer (``cpu``,
-    ``cuda``, ``cuda:N``; None: CUDA when available); neural engines take theirs from ``engine_options``.
+    needs the neural extra and its checkpoint). ``device``: torch device for neural engines and the
+    enhancer (``cpu``, ``cuda``, ``cuda:N``; None: CUDA when available; the built-in engine ignores it).
     ``concurrent``: overlap the rendering pass's stages in threads (:func:`retalk.runtime.run_ops`);
     False runs the same steps one after another (same output, frame for frame).
     """
 
-    engine: str = "builtin"
-    fps: float = 25.0
+    engine: str | Engine = "builtin"
+    fps: float | None = None
     face_index: int | None = None
     box: tuple[float, float, float, float] | None = None
     phones: Sequence[Phone] | None = None
@@ -175,13 +178,20 @@ class _ScheduledFrames:
 def _start_engine(opt: SyncOptions, pool: ThreadPoolExecutor) -> tuple[Engine | None, Future | None]:
     """The engine, or a future of it when it can be built while the analysis pass runs.
 
-    An engine that watches the analysis pass (:meth:`Engine.observe`, the built-in engine) is
-    built at once; a neural engine is built in the background (importing torch, reading its
-    checkpoint, starting CUDA), so its start-up overlaps the analysis pass.
+    An injected instance is used as it is. An engine that watches the analysis pass
+    (:meth:`Engine.observe`, the built-in engine) is built at once; one that does not (a neural
+    engine) is built in the background (importing torch, reading its checkpoint, starting CUDA),
+    so its start-up overlaps the analysis pass. ``opt.device`` is passed to the engine.
     """
-    if opt.engine in _OBSERVING_ENGINES:
-        return create_engine(opt.engine, **opt.engine_options), None
-    return None, pool.submit(create_engine, opt.engine, **opt.engine_options)
+    if isinstance(opt.engine, Engine):
+        return opt.engine, None
+    options = dict(opt.engine_options)
+    if opt.device is not None:
+        options.setdefault("device", opt.device)
+    spec = ENGINES.get(opt.engine)
+    if spec is None or spec.observes:  # an unknown name fails here, listing the choices
+        return create_engine(opt.engine, **options), None
+    return None, pool.submit(create_engine, opt.engine, **options)
 
 
 def _analyse(face: str | Path, info: VideoInfo, opt: SyncOptions, engine: Engine | None, pending: Future | None,
@@ -235,16 +245,21 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
     # 1. Check inputs before any work
     opt = options or SyncOptions()
     check_output(outfile)
-    info = probe_video(face, image_fps=opt.fps)
+    info = probe_video(face, image_fps=opt.fps or 25.0)
+    if opt.fps is not None and not info.is_image:
+        raise InputError(f"--fps applies to a still image; {face} is a video and keeps its own rate "
+                         f"({float(info.fps):.3f} fps)")
     speech = load_audio(audio)
     check_not_silent(speech)
     fps = float(info.fps)
     n_out = max(1, int(round(speech.duration * fps)))
     clock = StageClock()
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retalk-start")
+    injected = isinstance(opt.engine, Engine)  # the caller's engine: the caller closes it
     engine: Engine | None = None
     pending: Future | None = None
     restorer = None
+    face_fraction = 0.0
     try:
         # 2. Build the engine (neural ones in the background) and the enhancer
         with clock.wall("start-up"):
@@ -263,13 +278,13 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         face_fraction = float(track.valid.mean())
         if face_fraction == 0.0:
             log.warning("%s: no face found in any frame; the video is passed through with the new audio", face)
-            engine.close()
-            engine = create_engine("passthrough")
+            if not injected:
+                engine.close()
+            engine, injected = create_engine("passthrough"), False
         # 4. Speech and the plan
         with clock.wall("planning"):
-            recognize = opt.recognize and getattr(engine, "needs_phones", True)
             phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
-                                                   recognize)
+                                                   opt.recognize and engine.needs_phones)
             mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
                                 notation)
             schedule = ping_pong(n_src, n_out)
@@ -315,12 +330,11 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         if pending is not None:
             pending.cancel()
             try:  # an engine built in the background while the analysis failed: free it
-                built = pending.result()
-                built.close()
+                pending.result().close()
             except BaseException:  # noqa: BLE001 - the first error is the one to report
                 pass
         background.shutdown(wait=False)
-        if engine is not None:
+        if engine is not None and not injected:
             engine.close()
     timings = clock.timings()
     log.info("%s", timings.report())

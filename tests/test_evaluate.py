@@ -286,7 +286,7 @@ def test_cli_eval_parser_and_run(paired, clips_dir, no_weights, capsys):
     args = parser.parse_args(["eval", "--dataset", str(clips_dir), "--engine", "builtin", "--out", str(out),
                               "--checkpoints", str(no_weights)])
     assert (args.protocol, args.workers, args.ray, args.seed, args.frame_step) == ("paired", 1, None, 0, 1)
-    assert run_eval(args) == 1  # the broken clip failed; the others were reused
+    assert run_eval(args) == 3  # EXIT_FAILED_CLIPS: the broken clip failed; the others were reused
     captured = capsys.readouterr()
     assert "2/3 clips scored, 2 reused" in captured.out and "lse unavailable" in captured.out
     assert "1 of 3 clip(s) failed" in captured.err

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from retalk.engines.base import Engine
 from retalk.errors import InputError
 from retalk.runtime import Slot, StageClock, check_device_name, run_ops, run_ops_sequential
 
@@ -185,15 +186,13 @@ def test_sync_concurrent_equals_sequential(tmp_path, monkeypatch, w2l_folder, fa
     assert a.timings.stages["wav2lip.network"].items == a.frames  # every frame has a face here
 
 
-class _Exploding:
-    """Wraps the real engine; its network raises on the third batch."""
+class _Exploding(Engine):
+    """An injected engine wrapping the real one; its network raises ``exc`` on the third batch."""
+
+    name, batch_size, needs_phones = "boom", 2, False
 
     def __init__(self, inner, exc: BaseException) -> None:
-        self.inner, self.exc, self.calls = inner, exc, 0
-        self.name, self.batch_size, self.needs_phones = "boom", 2, False
-
-    def observe(self, *a) -> None:
-        pass
+        self.inner, self.exc, self.calls, self.closed = inner, exc, 0, False
 
     def prepare(self, plan) -> None:
         self.inner.prepare(plan)
@@ -211,35 +210,29 @@ class _Exploding:
         return self.inner.finish_item(slot, prepared, output)
 
     def render(self, items):  # pragma: no cover - the runtime uses the three steps
-        raise AssertionError
+        raise AssertionError("the runtime must not call render() on a BatchOp")
 
     def close(self) -> None:
+        self.closed = True
         self.inner.close()
 
 
-def _patch_engine(monkeypatch, exc: BaseException) -> None:
-    import retalk.pipeline as P
+def test_failing_stage_leaves_no_output(tmp_path, w2l_folder, face_clip, short_wav) -> None:
     from retalk.engines.wav2lip import Wav2LipEngine
-
-    monkeypatch.setattr(P, "create_engine", lambda name, **kw: _Exploding(Wav2LipEngine(**kw), exc))
-
-
-def test_failing_stage_leaves_no_output(tmp_path, monkeypatch, w2l_folder, face_clip, short_wav) -> None:
     from retalk.pipeline import SyncOptions, sync
 
-    monkeypatch.setenv("RETALK_CHECKPOINTS", str(w2l_folder))
-    _patch_engine(monkeypatch, RuntimeError("network fell over"))
+    engine = _Exploding(Wav2LipEngine(checkpoint=w2l_folder / "wav2lip_gan.pth", device="cpu"),
+                        RuntimeError("network fell over"))
     with pytest.raises(RuntimeError, match="fell over"):
-        sync(face_clip, short_wav, tmp_path / "out.mp4", SyncOptions(engine="wav2lip", progress=False,
-                                                                       recognize=False))
+        sync(face_clip, short_wav, tmp_path / "out.mp4", SyncOptions(engine=engine, progress=False, recognize=False))
     assert list(tmp_path.iterdir()) == []
+    assert not engine.closed  # an injected engine belongs to the caller
 
 
-def test_interrupt_leaves_no_output(tmp_path, monkeypatch, w2l_folder, face_clip, vowel_wav) -> None:
+def test_interrupt_leaves_no_output(tmp_path, w2l_folder, face_clip, vowel_wav) -> None:
     """A real SIGINT (Ctrl-C) arriving while the rendering stages run."""
+    from retalk.engines.wav2lip import Wav2LipEngine
     from retalk.pipeline import SyncOptions, sync
-
-    monkeypatch.setenv("RETALK_CHECKPOINTS", str(w2l_folder))
 
     class _Slow(_Exploding):
         def run_batch(self, inputs):
@@ -249,13 +242,9 @@ def test_interrupt_leaves_no_output(tmp_path, monkeypatch, w2l_folder, face_clip
             time.sleep(0.05)
             return self.inner.run_batch(inputs)
 
-    import retalk.pipeline as P
-    from retalk.engines.wav2lip import Wav2LipEngine
-
-    monkeypatch.setattr(P, "create_engine", lambda name, **kw: _Slow(Wav2LipEngine(**kw), RuntimeError()))
+    engine = _Slow(Wav2LipEngine(checkpoint=w2l_folder / "wav2lip_gan.pth", device="cpu"), RuntimeError())
     with pytest.raises(KeyboardInterrupt):
-        sync(face_clip, vowel_wav, tmp_path / "out.mp4", SyncOptions(engine="wav2lip", progress=False,
-                                                                       recognize=False))
+        sync(face_clip, vowel_wav, tmp_path / "out.mp4", SyncOptions(engine=engine, progress=False, recognize=False))
     assert list(tmp_path.iterdir()) == []
 
 

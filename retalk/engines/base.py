@@ -1,4 +1,4 @@
-"""The interface every engine implements, and the registry of engines.
+"""The interface every engine implements (the registry is :mod:`retalk.engines`).
 
 The pipeline owns input/output, face tracking, speech analysis, scheduling
 and muxing. An engine sees:
@@ -9,6 +9,9 @@ and muxing. An engine sees:
    speech, which source frame each output frame shows);
 3. :meth:`Engine.render` for batches of output frames, in order. Frames
    whose source has no face never reach the engine: the pipeline passes them through.
+
+An engine's options are its constructor's keyword parameters (see
+:func:`retalk.engines.create_engine`); a neural engine takes ``device``.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retalk.errors import InputError
 from retalk.face.tracker import FaceTrack
 from retalk.speech.mouth import MouthTrack
 
@@ -57,6 +59,8 @@ class Engine(abc.ABC):
 
     name: str = ""
     batch_size: int = 1
+    #: Whether :attr:`Plan.mouth` should use recognized phones; False lets the pipeline skip the recognizer.
+    needs_phones: bool = True
 
     def observe(self, index: int, frame: np.ndarray, landmarks: np.ndarray | None) -> None:  # noqa: B027 - optional hook
         """Called for each source frame during analysis with its raw landmarks (or None)."""
@@ -101,46 +105,13 @@ def render_in_order(engine: Engine, stream: Iterable[RenderItem | np.ndarray | N
     flush()
 
 
-EngineFactory = Callable[..., Engine]
+# Old import paths, kept for callers not yet moved to the registry in retalk.engines.
+from retalk.engines import ENGINES, create_engine  # noqa: E402,F401 - re-export
 
 
-def _builtin(**kw) -> Engine:
-    from retalk.engines.builtin.engine import BuiltinEngine
+def __getattr__(name: str) -> object:
+    if name == "PassThroughEngine":  # moved to retalk.engines.passthrough
+        from retalk.engines.passthrough import PassThroughEngine
 
-    return BuiltinEngine(**kw)
-
-
-def _passthrough(**kw) -> Engine:
-    return PassThroughEngine()
-
-
-def _wav2lip(**kw) -> Engine:
-    from retalk.engines.wav2lip import Wav2LipEngine
-
-    return Wav2LipEngine(**kw)
-
-
-ENGINES: dict[str, EngineFactory] = {
-    "builtin": _builtin,
-    "wav2lip": _wav2lip,
-    "passthrough": _passthrough,
-}
-"""Engine names → factories. ``passthrough`` keeps the original mouth (a baseline for evaluation)."""
-
-
-def create_engine(name: str, **options) -> Engine:
-    """Instantiate the engine called ``name`` (see :data:`ENGINES`)."""
-    try:
-        factory = ENGINES[name]
-    except KeyError:
-        raise InputError(f"unknown engine {name!r}; choose from {', '.join(sorted(ENGINES))}") from None
-    return factory(**options)
-
-
-class PassThroughEngine(Engine):
-    """Returns source frames unchanged: the 'do-nothing' baseline (original video with the new audio)."""
-
-    name = "passthrough"
-
-    def render(self, items: list[RenderItem]) -> list[np.ndarray]:
-        return [it.frame for it in items]
+        return PassThroughEngine
+    raise AttributeError(f"module 'retalk.engines.base' has no attribute {name!r}")

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -227,7 +227,7 @@ class Wav2LipEngine(Engine):
     """
 
     name = "wav2lip"
-    needs_phones = False
+    needs_phones = False  # the network hears the audio itself
 
     def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch_size: int | None = None,
                  precision: str | None = None, pads: Sequence[int] = (0, 10, 0, 0), smooth: bool = True) -> None:

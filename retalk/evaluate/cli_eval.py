@@ -10,8 +10,12 @@ Wiring (in ``retalk/cli.py``)::
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
+
+from retalk import cli_flags as flags
+from retalk.errors import EXIT_FAILED_CLIPS, EXIT_OK, InputError
 
 EPILOG = """\
 examples:
@@ -20,18 +24,8 @@ examples:
   retalk eval --dataset clips/ --engine builtin --out runs/b --ray auto
 
 A repeated run into the same --out skips the clips already done. Exit status: 0 when every clip
-was scored, 1 when some clips failed (their errors are in results.csv), 2 for a bad dataset or option.
+was scored, 3 when some clips failed (their errors are in results.csv), 2 for a bad dataset or option.
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_eval_parser(subparsers: argparse._SubParsersAction,
@@ -47,9 +41,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction,
     p.add_argument("--dataset", required=True, metavar="PATH",
                    help="a folder of videos (an audio file with the same name is that clip's speech, else its own "
                         "sound track) or a .csv/.jsonl manifest with columns video, audio (optional), id (optional)")
-    p.add_argument("--engine", default="builtin",
-                   help="lip-sync engine to evaluate: builtin (default), wav2lip (needs checkpoints), "
-                        "passthrough (original mouth; a baseline)")
+    flags.add_engine(p, "lip-sync engine to evaluate")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created): results.csv, summary.json, report.md, plots/, videos/; "
                         "a repeated run skips the clips already done")
@@ -57,7 +49,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction,
                    help="paired: each video driven by its own speech (reconstruction; landmark distance and "
                         "PSNR/SSIM are computed); unpaired: each video driven by another clip's speech, chosen "
                         "by a seeded derangement (default paired)")
-    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+    p.add_argument("--workers", type=flags.positive, default=1, metavar="N",
                    help="clips processed at once on this machine (separate processes; default 1); with "
                         "--ray local, the CPUs given to the local Ray runtime")
     p.add_argument("--ray", metavar="ADDRESS",
@@ -73,9 +65,10 @@ def add_eval_parser(subparsers: argparse._SubParsersAction,
     p.add_argument("--metrics", default="default", metavar="GROUPS",
                    help="comma-separated metric groups: sharpness, sync, mouth, jitter, reference, lse, fid, "
                         "or default (all; the default)")
-    p.add_argument("--frame-step", "--frame_step", type=_positive, default=1, dest="frame_step", metavar="N",
+    flags.add_flag(p, "--frame-step", "--frame_step", type=flags.positive, default=1, metavar="N",
                    help="compute the per-frame picture metrics (CPBD, PSNR, SSIM, FID/KID) on every N-th frame "
                         "only, for speed on long or large videos (default 1: every frame)")
+    flags.add_device(p, "the engine and the metric networks")
     return p
 
 
@@ -94,9 +87,14 @@ def run_eval(args: argparse.Namespace) -> int:
     from retalk.evaluate.runner import evaluate
 
     quiet = getattr(args, "quiet", False)
+    extra = {}
+    if getattr(args, "device", None) is not None:
+        if "device" not in inspect.signature(evaluate).parameters:
+            raise InputError("--device is not supported by retalk eval yet")
+        extra["device"] = args.device
     summary = evaluate(args.dataset, args.engine, args.out, protocol=args.protocol, workers=args.workers,
                        ray=args.ray, seed=args.seed, checkpoints=args.checkpoints, metrics=args.metrics,
-                       progress=not quiet and sys.stderr.isatty(), frame_step=args.frame_step)
+                       progress=not quiet and sys.stderr.isatty(), frame_step=args.frame_step, **extra)
     print(f"{summary.engine} ({summary.protocol}): {summary.n_ok}/{summary.n_clips} clips scored"
           f"{f', {summary.n_resumed} reused' if summary.n_resumed else ''} in {summary.elapsed_s:.1f} s")
     for name, value in summary.means.items():
@@ -110,5 +108,5 @@ def run_eval(args: argparse.Namespace) -> int:
     if summary.n_error:
         print(f"retalk: {summary.n_error} of {summary.n_clips} clip(s) failed; see {summary.results_csv}",
               file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED_CLIPS
+    return EXIT_OK

@@ -8,6 +8,7 @@ frame *k* always belongs at time ``k / fps`` in the output.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -237,6 +238,20 @@ def check_output(path: str | Path) -> str:
     return fmt
 
 
+def _umask() -> int:
+    """The process's file-creation mask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)  # elsewhere: set and restore (a file another thread creates meanwhile gets 0600 at most)
+    os.umask(umask)
+    return umask
+
+
 _PRESET_EXTRAS = {"superfast": {"x264-params": "rc-lookahead=10:mbtree=1"}}
 """x264 options added to a preset (see :class:`VideoSink`)."""
 
@@ -276,6 +291,19 @@ class VideoSink:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial" + suffix, dir=self.path.parent or ".")
         os.close(fd)
         self._tmp = Path(tmp)
+        self._container: av.container.OutputContainer | None = None
+        try:
+            self._start(fmt, width, height, fps, audio_path, duration, crf, preset)
+        except BaseException:  # an error or Ctrl-C while opening: leave no temporary file
+            if self._container is not None:
+                with contextlib.suppress(Exception):
+                    self._container.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
+
+    def _start(self, fmt: str, width: int, height: int, fps: Fraction, audio_path: str | Path | None,
+               duration: float | None, crf: int, preset: str) -> None:
+        """Open the container and the encoders, start the encoding thread (the rest of ``__init__``)."""
         self._done = False
         self.fps = fps
         self.duration = duration
@@ -357,9 +385,7 @@ class VideoSink:
             if self._audio is not None:
                 self._audio.pump(None)
             self._container.close()
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes 0600; the user's umask decides, as for any file
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for any file
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from retalk.engines.base import Plan, RenderItem, create_engine, render_in_order
+from retalk.engines import create_engine
+from retalk.engines.base import Plan, RenderItem, render_in_order
 from retalk.errors import InputError
 from retalk.face import landmarks as L
 from retalk.face.tracker import FaceTrack
@@ -63,7 +64,8 @@ class AnimateOptions:
     extra). ``phones``: exact phone timings of the speech (synthesizer), skipping
     recognition, in ``phone_notation`` ("espeak" for :mod:`retalk.speech.tts`, "arpabet", "ipa");
     ``recognize``: run the English phone recognizer otherwise.
-    ``crf``/``preset``: H.264 quality and speed.
+    ``crf``/``preset``: H.264 quality and speed. ``device``: where the enhancer runs ("cpu", "cuda",
+    "cuda:N"; None: CUDA if available); the lips are rendered on the CPU.
     """
 
     fps: float = 25.0
@@ -85,6 +87,7 @@ class AnimateOptions:
     crf: int = 17
     preset: str = "superfast"
     progress: bool = True
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,18 +112,19 @@ def _check_options(opt: AnimateOptions) -> None:
     if not 1.0 <= float(opt.fps) <= 120.0:
         raise InputError(f"--fps {opt.fps}: choose between 1 and 120")
     if not 0.0 <= float(opt.expression_scale) <= 3.0:
-        raise InputError(f"--expression_scale {opt.expression_scale}: choose between 0 and 3")
+        raise InputError(f"--expression-scale {opt.expression_scale}: choose between 0 and 3")
     for name in ("input_yaw", "input_pitch", "input_roll"):
         vals = getattr(opt, name)
         if vals is not None and not all(np.isfinite(float(v)) for v in vals):
-            raise InputError(f"--{name}: angles must be finite numbers (degrees)")
+            raise InputError(f"--{name.replace('_', '-')}: angles must be finite numbers (degrees)")
 
 
-def load_enhancer(name: str) -> Any:
-    """The face restorer called ``name`` (see :func:`retalk.enhance.create_restorer`; needs the neural extra)."""
+def load_enhancer(name: str, device: str | None = None) -> Any:
+    """The face restorer called ``name`` on ``device`` (see :func:`retalk.enhance.create_restorer`; needs the
+    neural extra)."""
     from retalk.enhance import create_restorer
 
-    return create_restorer(name)
+    return create_restorer(name, device=device)
 
 
 def head_poses(samples: np.ndarray, fps: float, n: int, opt: AnimateOptions) -> np.ndarray:
@@ -174,7 +178,7 @@ def animate(image: str | Path, audio: str | Path, outfile: str | Path,
     opt = options or AnimateOptions()
     _check_options(opt)
     check_output(outfile)
-    restorer = load_enhancer(opt.enhancer) if opt.enhancer else None
+    restorer = load_enhancer(opt.enhancer, opt.device) if opt.enhancer else None
     speech = load_audio(audio)
     check_not_silent(speech)
     layout = prepare_photo(image, opt)

@@ -318,7 +318,7 @@ def _resolve_voice(eng: _Engine, voice: str) -> str:
             if tag.lower() == key:
                 candidates.append((priority, order, v))
     if not candidates:
-        raise InputError(f"unknown espeak-ng voice {voice!r} (see retalk.speech.tts.list_voices())")
+        raise InputError(f"unknown espeak-ng voice {voice!r}; `retalk say --list-voices` lists the installed ones")
     usable = [c for c in candidates if c[2].usable]
     if not usable:
         raise InputError(f"espeak-ng voice {voice!r} is not installed (its dictionary is missing)")

@@ -1,0 +1,149 @@
+"""argparse building blocks shared by the ``retalk`` subcommands.
+
+* :class:`Parser`: an ``ArgumentParser`` whose errors are one line (``retalk: error: …``, exit 2);
+* :func:`add_flag`: one option in the dash style, its underscore spellings (SadTalker's,
+  VideoReTalking's) accepted as hidden aliases;
+* :class:`ListVoices`: ``say --list-voices`` (prints and exits, like ``--version``);
+* checked value types (:func:`crf`, :func:`device`, :func:`box`, :func:`positive`) and the
+  choices of ``--engine``, ``--enhancer`` and ``--preset``, read from their registries.
+
+Nothing here imports torch, mediapipe or PyAV.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from retalk.errors import EXIT_BAD_INPUT, EXIT_OK, RetalkError
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+"""x264's speed presets, fastest first (``--preset``)."""
+
+CRF_RANGE = (0, 51)
+"""Valid H.264 CRF values for 8-bit x264 (0 lossless, 51 worst)."""
+
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and exit with :data:`EXIT_BAD_INPUT`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"retalk: error: {message} (see '{self.prog} --help')\n")
+
+
+def add_flag(container: Any, *names: str, **kwargs: Any) -> argparse.Action:
+    """Add an option to ``container`` (a parser or group); names with ``_`` become hidden aliases.
+
+    ``add_flag(p, "--pose-style", "--pose_style", type=int, default=0)`` shows ``--pose-style``
+    in the help and accepts ``--pose_style`` as the same option. Returns the shown option's action.
+    """
+    shown = [n for n in names if "_" not in n]
+    aliases = [n for n in names if "_" in n]
+    if not shown:
+        raise ValueError(f"{names}: give the dash spelling first")
+    action = container.add_argument(*shown, **kwargs)
+    if aliases:
+        hidden = {k: v for k, v in kwargs.items() if k not in ("help", "default", "required")}
+        hidden["dest"] = action.dest
+        container.add_argument(*aliases, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **hidden)
+    return action
+
+
+def crf(text: str) -> int:
+    """``--crf``: a whole number in :data:`CRF_RANGE`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    lo, hi = CRF_RANGE
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: choose {lo} (lossless) to {hi} (worst)")
+    return value
+
+
+def device(text: str) -> str | None:
+    """``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (returned lower-case), or ``auto`` (None)."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    if not _DEVICE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+    return value
+
+
+def box(text: str) -> tuple[float, float, float, float]:
+    """``--box``: four pixel coordinates X0 Y0 X1 Y1 (spaces or commas)."""
+    try:
+        parts = [float(p) for p in text.replace(",", " ").split()]
+    except ValueError:
+        parts = []
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError("--box takes four numbers: X0 Y0 X1 Y1 (pixels)")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def engine_names() -> list[str]:
+    """The ``--engine`` choices: every name in :data:`retalk.engines.ENGINES`."""
+    from retalk.engines import ENGINES
+
+    return sorted(ENGINES)
+
+
+def engine_help(what: str) -> str:
+    """``--engine`` help: ``what`` and each engine's one-line description, from the registry."""
+    from retalk.engines import ENGINES
+
+    return f"{what}: " + "; ".join(f"{s.name}: {s.description}" for s in ENGINES.values())
+
+
+def enhancer_names() -> Sequence[str]:
+    """The ``--enhancer`` choices (:data:`retalk.enhance.ENHANCERS`)."""
+    from retalk.enhance import ENHANCERS
+
+    return ENHANCERS
+
+
+def add_engine(p: argparse.ArgumentParser, what: str, default: Any = "builtin") -> None:
+    """``--engine NAME`` with the registry's names as choices."""
+    p.add_argument("--engine", default=default, choices=engine_names(), metavar="NAME",
+                   help=engine_help(what) + " (default builtin)")
+
+
+def add_device(p: argparse.ArgumentParser, what: str) -> None:
+    """``--device``: where neural networks run."""
+    p.add_argument("--device", type=device, default=None, metavar="DEV",
+                   help=f"where {what} run: cpu, cuda or cuda:N (default auto: the first CUDA GPU if PyTorch "
+                        f"sees one, else the CPU); the builtin engine always runs on the CPU")
+
+
+class ListVoices(argparse.Action):
+    """``--list-voices``: print the installed espeak-ng voices and exit (like ``--version``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from retalk.speech.tts import list_voices
+
+        try:
+            voices = list_voices()
+        except RetalkError as exc:
+            parser.exit(exc.exit_code, f"retalk: error: {exc}\n")
+        print("\n".join(voices))
+        parser.exit(EXIT_OK)
