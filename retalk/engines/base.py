@@ -10,6 +10,12 @@ and muxing. An engine sees:
 3. :meth:`Engine.render` for batches of output frames, in order. Frames
    whose source has no face never reach the engine: the pipeline passes them through.
 
+An engine that also implements the three steps of :class:`retalk.runtime.BatchOp`
+(``prepare_item`` per frame on the CPU, ``run_batch`` for the network, ``finish_item`` per
+frame on the CPU) is run by the neural runtime instead of through ``render``: the steps of
+different frames overlap (a CPU pool, the network in its own thread). ``render`` must give
+the same frames (the Wav2Lip engine's ``render`` simply runs the three steps in turn).
+
 An engine's options are its constructor's keyword parameters (see
 :func:`retalk.engines.create_engine`); a neural engine takes ``device``.
 """
@@ -104,14 +110,3 @@ def render_in_order(engine: Engine, stream: Iterable[RenderItem | np.ndarray | N
             flush()
     flush()
 
-
-# Old import paths, kept for callers not yet moved to the registry in retalk.engines.
-from retalk.engines import ENGINES, create_engine  # noqa: E402,F401 - re-export
-
-
-def __getattr__(name: str) -> object:
-    if name == "PassThroughEngine":  # moved to retalk.engines.passthrough
-        from retalk.engines.passthrough import PassThroughEngine
-
-        return PassThroughEngine
-    raise AttributeError(f"module 'retalk.engines.base' has no attribute {name!r}")

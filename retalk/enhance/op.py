@@ -33,6 +33,7 @@ class RestoreOp:
         self.restorer = restorer
         self.landmarks = landmarks
         self.batch_size = int(batch_size or restorer.batch_size)
+        self.device = restorer.device
 
     def prepare_item(self, slot: Slot) -> tuple[np.ndarray, np.ndarray] | None:
         """The aligned face crop (S, S, 3) uint8 RGB and its 2×3 affine, or None to leave the frame."""

@@ -10,12 +10,11 @@ Wiring (in ``retalk/cli.py``)::
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Sequence
 
 from retalk import cli_flags as flags
-from retalk.errors import EXIT_FAILED_CLIPS, EXIT_OK, InputError
+from retalk.errors import EXIT_FAILED_CLIPS, EXIT_OK
 
 EPILOG = """\
 examples:
@@ -68,7 +67,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction,
     flags.add_flag(p, "--frame-step", "--frame_step", type=flags.positive, default=1, metavar="N",
                    help="compute the per-frame picture metrics (CPBD, PSNR, SSIM, FID/KID) on every N-th frame "
                         "only, for speed on long or large videos (default 1: every frame)")
-    flags.add_device(p, "the engine and the metric networks")
+    flags.add_device(p, "the engine (the metric networks run on the CPU)")
     return p
 
 
@@ -87,14 +86,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from retalk.evaluate.runner import evaluate
 
     quiet = getattr(args, "quiet", False)
-    extra = {}
-    if getattr(args, "device", None) is not None:
-        if "device" not in inspect.signature(evaluate).parameters:
-            raise InputError("--device is not supported by retalk eval yet")
-        extra["device"] = args.device
     summary = evaluate(args.dataset, args.engine, args.out, protocol=args.protocol, workers=args.workers,
                        ray=args.ray, seed=args.seed, checkpoints=args.checkpoints, metrics=args.metrics,
-                       progress=not quiet and sys.stderr.isatty(), frame_step=args.frame_step, **extra)
+                       progress=not quiet and sys.stderr.isatty(), frame_step=args.frame_step,
+                       device=getattr(args, "device", None))
     print(f"{summary.engine} ({summary.protocol}): {summary.n_ok}/{summary.n_clips} clips scored"
           f"{f', {summary.n_resumed} reused' if summary.n_resumed else ''} in {summary.elapsed_s:.1f} s")
     for name, value in summary.means.items():

@@ -57,6 +57,7 @@ class ClipTask:
     checkpoints: str | None = None
     render: bool = True
     frame_step: int = 1
+    device: str | None = None
 
 
 def base_row(task: ClipTask) -> dict[str, str]:
@@ -92,7 +93,8 @@ def run_clip(task: ClipTask, syncnet: Any = None) -> dict[str, str]:
             options = {}
             if task.checkpoints and task.engine in CHECKPOINT_OPTION:
                 options[CHECKPOINT_OPTION[task.engine]] = task.checkpoints
-            sync(task.video, task.audio, out, SyncOptions(engine=task.engine, progress=False, engine_options=options))
+            sync(task.video, task.audio, out, SyncOptions(engine=task.engine, progress=False, engine_options=options,
+                                                          device=task.device))
             row["render_s"] = fmt(time.perf_counter() - t0)
         elif not out.is_file():
             raise InputError(f"{out}: rendered video is missing")

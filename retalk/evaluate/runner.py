@@ -91,11 +91,13 @@ class _Run:
     frame_step: int
     progress: bool
     checkpoints: str | None
+    device: str | None = None
 
 
 def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol: str = "paired", workers: int = 1,
              ray: str | None = None, seed: int = 0, checkpoints: str | Path | None = None,
-             metrics: Sequence[str] | str = ("default",), progress: bool = True, frame_step: int = 1) -> Summary:
+             metrics: Sequence[str] | str = ("default",), progress: bool = True, frame_step: int = 1,
+             device: str | None = None) -> Summary:
     """Run ``engine`` over ``dataset`` under ``protocol``, score every clip, write the report to ``out_dir``.
 
     Args:
@@ -113,6 +115,8 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
         metrics: metric groups (see :data:`GROUPS`), ``"default"`` for all.
         progress: show a progress bar over clips.
         frame_step: per-frame picture metrics (CPBD, PSNR, SSIM, FID/KID) use every N-th frame.
+        device: torch device of a neural engine (``cpu``, ``cuda``, ``cuda:N``; None: automatic).
+            The metric networks run on the CPU.
 
     Raises :class:`RetalkError` (one line) for a bad dataset, engine, protocol or output folder,
     and :class:`MissingDependencyError` when ``ray`` is given and Ray is not installed.  An
@@ -127,10 +131,12 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
     if frame_step < 1:
         raise InputError(f"--frame-step must be at least 1, got {frame_step}")
     groups = select_groups(metrics)
-    from retalk.engines.base import ENGINES
+    from retalk.engines import ENGINES
+    from retalk.runtime.device import check_device_name
 
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose from {', '.join(sorted(ENGINES))}")
+    device = check_device_name(device)
     if ray is not None:
         import_ray()
     pairs = pair_clips(load_dataset(dataset), protocol, seed)
@@ -145,7 +151,7 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
     ck = str(Path(checkpoints).expanduser().absolute()) if checkpoints else None
     run = _Run(dataset=str(Path(dataset).expanduser().absolute()), engine=engine, out=out, protocol=protocol,
                workers=workers, ray=ray, seed=seed, groups=groups, frame_step=frame_step, progress=progress,
-               checkpoints=ck)
+               checkpoints=ck, device=device)
     with contextlib.ExitStack() as stack:
         ray_api = stack.enter_context(ray_session(ray, workers)) if ray is not None else None
         return _execute(run, pairs, previous, ray_api, t_start)
@@ -186,10 +192,12 @@ def _make_folders(out: Path) -> None:
 
 def _load_networks(run: _Run) -> tuple[Any, Any, dict[str, str]]:
     """Load the engine once (then close it), SyncNet and the FID Inception; → (syncnet, inception, unavailable)."""
-    from retalk.engines.base import create_engine
+    from retalk.engines import create_engine
 
     ck = run.checkpoints
-    options = {CHECKPOINT_OPTION[run.engine]: ck} if ck and run.engine in CHECKPOINT_OPTION else {}
+    options: dict[str, Any] = {CHECKPOINT_OPTION[run.engine]: ck} if ck and run.engine in CHECKPOINT_OPTION else {}
+    if run.device is not None:
+        options["device"] = run.device
     create_engine(run.engine, **options).close()
 
     unavailable: dict[str, str] = {}
@@ -216,7 +224,7 @@ def _plan(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[str, 
         video_out = run.out / VIDEOS_DIR / f"{p.clip.id}.mp4"
         task = ClipTask(clip_id=p.clip.id, video=str(p.clip.video), audio=str(p.audio), audio_id=p.audio_id,
                         output=str(video_out), engine=run.engine, protocol=run.protocol, groups=run.groups,
-                        lse=lse_ok, checkpoints=run.checkpoints, frame_step=run.frame_step)
+                        lse=lse_ok, checkpoints=run.checkpoints, frame_step=run.frame_step, device=run.device)
         old = previous.get(p.clip.id)
         if (old is not None and old["status"] == "ok" and old["video"] == task.video and old["audio"] == task.audio
                 and video_out.is_file()):

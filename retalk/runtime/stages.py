@@ -196,7 +196,8 @@ def run_ops(slots: Iterable[Slot], ops: Sequence[BatchOp], *, workers: int | Non
 
     ``workers``: threads for the CPU steps (default :func:`default_workers`). ``window``: items
     in flight per stage (default: enough for two batches of the largest op, and at least
-    ``2 × workers``). Each op's network runs in its own thread.
+    ``2 × workers``). The networks run in one thread per device (``op.device``; an op without
+    that attribute gets its own thread).
     """
     clock = clock if clock is not None else StageClock()
     if not ops:
@@ -205,14 +206,20 @@ def run_ops(slots: Iterable[Slot], ops: Sequence[BatchOp], *, workers: int | Non
     workers = workers or default_workers()
     window = window or max(2 * workers, 2 * max(max(1, int(op.batch_size)) for op in ops))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="retalk-cpu")
-    devices = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"retalk-{getattr(op, 'name', 'op')}")
-               for op in ops]
+    # one thread per device: two networks on one GPU queue up there anyway, and two on the CPU would
+    # fight over its cores (each torch call already uses them all)
+    by_device: dict[str, ThreadPoolExecutor] = {}
+    for op in ops:
+        key = str(getattr(op, "device", f"op-{id(op)}"))
+        if key not in by_device:
+            by_device[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"retalk-{key}")
+    devices = [by_device[str(getattr(op, "device", f"op-{id(op)}"))] for op in ops]
     gen = _chain(slots, ops, pool, devices, window, clock)
     try:
         yield from gen
     finally:
         gen.close()  # cancels what has not started, in every stage
-        for ex in (pool, *devices):
+        for ex in (pool, *by_device.values()):
             ex.shutdown(wait=True, cancel_futures=True)
 
 
