@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     from retalk.evaluate.cli_eval import add_eval_parser
 
     add_eval_parser(sub, [common])
+    _add_serve_parser(sub, [common])
 
     p = sub.add_parser("doctor", parents=[common], help="show versions, found checkpoints and the compute device",
                        description="Print what is installed, which checkpoints are found (with sizes and sha256) "
@@ -181,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", metavar="DIR",
                    help="folder to look in (default ./checkpoints or $RETALK_CHECKPOINTS)")
     return parser
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    from retalk.serve.cli import add_serve_parser
+
+    add_serve_parser(sub, parents)
 
 
 def _configure_logging(verbose: int) -> None:
@@ -305,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             from retalk.evaluate.cli_eval import run_eval
 
             return run_eval(args)
+        if args.command == "serve":
+            from retalk.serve.cli import run_serve
+
+            return run_serve(args)
         parser.error(f"unknown command {args.command}")
     except RetalkError as exc:
         if args.verbose >= 2:
