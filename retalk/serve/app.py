@@ -32,7 +32,7 @@ def build_app(config: ServeConfig) -> Any:
 
     The job queue is closed when the app shuts down.
     """
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no usage reports: the page works offline
     import gradio as gr
     from fastapi import FastAPI
 
@@ -100,6 +100,8 @@ def serve(config: ServeConfig) -> None:
     """Run the server in the foreground until interrupted."""
     import uvicorn
 
+    # Gradio's copies of uploads and results live with the jobs (read when Gradio is imported, below)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((config.work_dir / "gradio").absolute()))
     app = build_app(config)
     where = f"http://{config.host}:{config.port}"
     log.warning("retalk serve: %s  (page /, API /api, schema /api/openapi.json)", where)

@@ -131,7 +131,8 @@ def build_ui(submitter: Submitter, examples: ExampleMaker | None) -> gr.Blocks:
             raise gr.Error("the example inputs could not be written; see the server log")
         return (str(ex.face if kind == "dub" else ex.photo), str(ex.speech), "")
 
-    with gr.Blocks(title="retalk", analytics_enabled=False) as page:
+    ttl = int(submitter.config.result_ttl_s)
+    with gr.Blocks(title="retalk", analytics_enabled=False, delete_cache=(min(ttl, 600), ttl)) as page:
         gr.Markdown("# retalk\nDub a video with new speech, animate a photo, evaluate an engine. "
                     "Jobs run on this server; the same jobs are available over HTTP (`/api`, "
                     "schema at `/api/openapi.json`).")
