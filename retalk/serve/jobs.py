@@ -16,7 +16,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from retalk.serve.tasks import JobSpec, child_main
 
@@ -64,8 +64,11 @@ class _Job:
 class JobQueue:
     """Submit, poll, cancel and expire jobs; see the module docstring. Thread-safe."""
 
-    def __init__(self, jobs_dir: Path, cpu_workers: int, gpu_workers: int = 1, result_ttl_s: float = 3600.0) -> None:
+    def __init__(self, jobs_dir: Path, cpu_workers: int, gpu_workers: int = 1, result_ttl_s: float = 3600.0,
+                 target: Callable[..., None] = child_main) -> None:
+        """``target(spec, work_dir, out_dir, conn)`` runs one job in the worker process (a module-level function)."""
         self.jobs_dir = Path(jobs_dir)
+        self._target = target
         self.slots = {"cpu": cpu_workers, "gpu": gpu_workers}
         self.result_ttl_s = result_ttl_s
         self._jobs: dict[str, _Job] = {}
@@ -204,7 +207,7 @@ class JobQueue:
         out = job.folder / "out"
         try:
             recv, send = self._ctx.Pipe(duplex=False)
-            proc = self._ctx.Process(target=child_main, args=(job.spec, str(job.folder), str(out), send),
+            proc = self._ctx.Process(target=self._target, args=(job.spec, str(job.folder), str(out), send),
                                      name=f"retalk-job-{job.status.id}", daemon=True)
             proc.start()
             send.close()
