@@ -21,10 +21,17 @@ POLL_S = 0.3
 NONE = "none"
 
 
-def engines_markdown(submitter: Submitter) -> str:
-    """A table of engines/enhancers, with where to get the checkpoints of those that are missing."""
+def engines_markdown(submitter: Submitter, folder: str | None = None) -> str:
+    """A table of engines/enhancers, with where to get the checkpoints of those that are missing.
+
+    ``folder``: a checkpoint folder on the server (the server's own, or one inside the allowed roots).
+    """
+    try:
+        chosen = submitter.checkpoints(folder or None)
+    except RequestError as exc:
+        raise gr.Error(str(exc)) from None
     rows = ["| engine / enhancer | ready | note |", "|---|---|---|"]
-    for name, info in engine_report(submitter.config.checkpoints).items():
+    for name, info in engine_report(Path(chosen) if chosen else None).items():
         note = str(info["note"]).replace("|", "\\|")
         rows.append(f"| {name} | {'yes' if info['ready'] else '**no**'} | {note} |")
     return "\n".join(rows)
@@ -122,6 +129,8 @@ def build_ui(submitter: Submitter, examples: ExampleMaker | None) -> gr.Blocks:
         out = _follow(submitter, job_id, progress)
         report = out / "report"
         text = (report / "report.md").read_text(encoding="utf-8") if (report / "report.md").is_file() else ""
+        # the plots are shown by the gallery below; the report's relative image links would not resolve here
+        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("!["))
         plots = sorted(str(p) for p in (report / "plots").glob("*.png"))
         return text, plots, str(out / "report.zip")
 
@@ -140,7 +149,7 @@ def build_ui(submitter: Submitter, examples: ExampleMaker | None) -> gr.Blocks:
             engines_md = gr.Markdown("checking...")
             ck_box = gr.Textbox(label="checkpoint folder (on the server)", value=default_ck,
                                 placeholder="default: $RETALK_CHECKPOINTS or ./checkpoints")
-            gr.Button("re-check", size="sm").click(lambda: engines_markdown(submitter), None, engines_md)
+            gr.Button("re-check", size="sm").click(lambda ck: engines_markdown(submitter, ck), ck_box, engines_md)
         with gr.Tab("Dubbing"):
             with gr.Row():
                 with gr.Column():
@@ -177,10 +186,11 @@ def build_ui(submitter: Submitter, examples: ExampleMaker | None) -> gr.Blocks:
                         p_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression scale")
                         p_enh = gr.Dropdown(enhancers, value=NONE, label="enhancer")
                     with gr.Row():
-                        p_ex = gr.Button("use example inputs", size="sm", visible=examples is not None)
-                        p_run = gr.Button("Animate", variant="primary")
+                        p_ex = gr.Button("use example inputs", size="sm", visible=examples is not None,
+                                         elem_id="portrait-examples")
+                        p_run = gr.Button("Animate", variant="primary", elem_id="portrait-run")
                 with gr.Column():
-                    p_out = gr.Video(label="result", interactive=False)
+                    p_out = gr.Video(label="result", interactive=False, elem_id="portrait-result")
                     p_info = gr.Markdown()
             p_ex.click(lambda: example_inputs("portrait"), None, [p_img, p_audio, p_text])
             p_run.click(portrait, [p_img, p_audio, p_text, p_enh, ck_box, p_scale, p_size, p_pre, p_still, p_pose,
@@ -189,16 +199,16 @@ def build_ui(submitter: Submitter, examples: ExampleMaker | None) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     e_clips = gr.File(label="talking clips (videos with their own speech)", file_count="multiple",
-                                      type="filepath")
+                                      type="filepath", elem_id="eval-clips")
                     e_folder = gr.Textbox(label="...or a dataset folder on the server (needs --allow-path)")
                     with gr.Row():
                         e_engine = gr.Dropdown(engines, value="builtin", label="engine")
                         e_proto = gr.Dropdown(["paired", "unpaired"], value="paired", label="protocol")
-                    e_run = gr.Button("Evaluate", variant="primary")
+                    e_run = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
                 with gr.Column():
                     e_zip = gr.File(label="report (zip)", interactive=False)
-            e_report = gr.Markdown()
-            e_plots = gr.Gallery(label="plots", columns=2)
+            e_report = gr.Markdown(elem_id="eval-report")
+            e_plots = gr.Gallery(label="plots", columns=2, elem_id="eval-plots")
             e_run.click(evaluate, [e_clips, e_folder, e_engine, e_proto, ck_box], [e_report, e_plots, e_zip],
                         concurrency_limit=None)
         page.load(lambda: engines_markdown(submitter), None, engines_md)
