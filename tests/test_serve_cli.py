@@ -51,8 +51,9 @@ def _time_to_page(tmp_path: Path, limit: float = 30.0) -> tuple[float, str]:
 
 def test_serve_starts_quickly(tmp_path):
     pytest.importorskip("gradio", reason="needs pip install 'retalk[serve]'")
-    # best of two starts: the first may pay for a cold disk cache
-    best = min(_time_to_page(tmp_path)[0], _time_to_page(tmp_path)[0])
+    best = _time_to_page(tmp_path)[0]
+    if best >= 5.0:  # a second try: the first may have paid for a cold disk cache
+        best = min(best, _time_to_page(tmp_path)[0])
     assert best < 5.0, f"retalk serve took {best:.1f} s to serve its page"
 
 

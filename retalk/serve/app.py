@@ -103,6 +103,9 @@ def serve(config: ServeConfig) -> None:
     # Gradio's copies of uploads and results live with the jobs (read when Gradio is imported, below)
     os.environ.setdefault("GRADIO_TEMP_DIR", str((config.work_dir / "gradio").absolute()))
     app = build_app(config)
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: other machines can reach this server, and it has no authentication",
+                    config.host)
     where = f"http://{config.host}:{config.port}"
     log.warning("retalk serve: %s  (page /, API /api, schema /api/openapi.json)", where)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
