@@ -211,12 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     from retalk.evaluate.cli_eval import add_eval_parser
 
     add_eval_parser(sub, [common])
+    _add_serve_parser(sub, [common])
 
     p = sub.add_parser("doctor", parents=[common], help="show versions, engines, found checkpoints and the device",
                        description="Print what is installed, which engines are registered, which checkpoints are "
                                    "found (with sizes and sha256) and which device neural engines would use.")
     _add_checkpoints(p, "engines and metrics (the folder to look in)")
     return parser
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    from retalk.serve.cli import add_serve_parser
+
+    add_serve_parser(sub, parents)
 
 
 def _configure_logging(verbose: int) -> None:
@@ -351,6 +358,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from retalk.evaluate.cli_eval import run_eval
 
         return run_eval(args)
+    if args.command == "serve":
+        from retalk.serve.cli import run_serve
+
+        return run_serve(args)
     parser.error(f"unknown command {args.command}")
 
 
