@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from retalk.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     InputError,
     RetalkError,
 )
@@ -365,9 +368,23 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     parser.error(f"unknown command {args.command}")
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwound like Ctrl-C, so every ``finally`` and ``with`` cleans up (no partial output)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``retalk`` command line; return the exit status (see :mod:`retalk.errors`)."""
+    """Run the ``retalk`` command line; return the exit status (see :mod:`retalk.errors`).
+
+    SIGTERM (``kill``, a container stopping) is handled as Ctrl-C is: the partial output and temporary
+    files are removed, and the exit status is 143 (128 + 15).
+    """
     verbose = 0
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -385,8 +402,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("retalk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("retalk: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless asked for the traceback
         if verbose >= 2:
             raise
         print(f"retalk: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -19,6 +19,8 @@ EXIT_FAILED_CLIPS = 3
 """``retalk eval`` finished, but some clips failed (their errors are in results.csv)."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C, SIGINT): 128 + 2, as shells report it; no partial output is left."""
+EXIT_TERMINATED = 143
+"""Terminated (SIGTERM: ``kill``, a container or job scheduler stopping): 128 + 15; cleaned up as for Ctrl-C."""
 
 
 class RetalkError(Exception):

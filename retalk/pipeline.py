@@ -62,6 +62,10 @@ class SyncOptions:
     enhancer (``cpu``, ``cuda``, ``cuda:N``; None: CUDA when available; the built-in engine ignores it).
     ``concurrent``: overlap the rendering pass's stages in threads (:func:`retalk.runtime.run_ops`);
     False runs the same steps one after another (same output, frame for frame).
+    ``analysis_workers``: processes that track the face in consecutive parts of a video
+    (:mod:`retalk.face.parallel`); only for engines that do not watch the analysis pass (neural
+    ones, passthrough) and an automatically chosen speaker. None: one per core but one, at most 8,
+    from 4 cores up (1 below); 1: one process.
     """
 
     engine: str | Engine = "builtin"
@@ -79,6 +83,7 @@ class SyncOptions:
     enhancer: str | None = None
     device: str | None = None
     concurrent: bool = True
+    analysis_workers: int | None = None
     progress: bool = True
 
 
@@ -194,9 +199,31 @@ def _start_engine(opt: SyncOptions, pool: ThreadPoolExecutor) -> tuple[Engine | 
     return None, pool.submit(create_engine, opt.engine, **options)
 
 
+def _analysis_workers(opt: SyncOptions, info: VideoInfo, engine: Engine | None) -> int:
+    """Processes for the analysis pass: several only for a video whose engine does not watch the pass,
+    with the speaker chosen automatically; by default one per core but one (at most 8) from 4 cores up."""
+    if engine is not None or info.is_image or opt.face_index is not None or opt.box is not None:
+        return 1
+    if opt.analysis_workers is not None:
+        return max(1, int(opt.analysis_workers))
+    cores = os.cpu_count() or 1
+    return min(8, cores - 1) if cores >= 4 else 1
+
+
 def _analyse(face: str | Path, info: VideoInfo, opt: SyncOptions, engine: Engine | None, pending: Future | None,
              clock: StageClock) -> tuple[FaceTrack, int]:
     """Pass 1: decode every source frame, track the face, let the engine observe. Returns (track, frames)."""
+    workers = _analysis_workers(opt, info, engine)
+    if workers > 1:
+        from retalk.face.parallel import track_in_parts
+
+        with clock.wall("analysis"):
+            parted = track_in_parts(info, workers)
+        if parted is not None:
+            track, n_src, busy = parted
+            for k, seconds in enumerate(busy):  # one "thread" per process
+                clock.add("analysis.track", seconds, items=n_src if k == 0 else 0, thread=-2 - k)
+            return track, n_src
     tracker = FaceTracker(face_index=opt.face_index, box=opt.box, static=info.is_image)
     n_src = 0
     bar = tqdm(total=info.n_frames, desc="analysing", unit="frame", disable=not opt.progress, leave=False)

@@ -243,6 +243,34 @@ def test_sigint_exits_130_without_traceback_or_output(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
 
 
+def test_sigterm_exits_143_and_removes_output_and_temporary_files(tmp_path):
+    """SIGTERM while rendering a dub whose audio is longer than the video (the backward runs use a spool file)."""
+    import os
+
+    from retalk.errors import EXIT_TERMINATED
+    from retalk.samples import write_face_clip, write_vowel_speech
+
+    face = write_face_clip(tmp_path / "f.mp4", seconds=3.0, width=320, height=320)
+    wav = write_vowel_speech(tmp_path / "a.wav", seconds=12.0)
+    out = tmp_path / "o.mp4"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "retalk", "sync", "--face", str(face), "--audio", str(wav), "-o",
+                             str(out), "-q", "--no-asr", "--preset", "ultrafast"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
+    deadline = time.monotonic() + 120
+    while not list(temp.glob("retalk-spool-*")):  # the backward-run spool exists: rendering is under way
+        assert proc.poll() is None and time.monotonic() < deadline, "the render ended before it could be stopped"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_TERMINATED, err
+    assert err.strip() == "retalk: terminated"
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    assert list(temp.iterdir()) == []
+
+
 def test_output_permissions_follow_a_stricter_umask(tmp_path):
     import os
     from fractions import Fraction

@@ -222,6 +222,20 @@ class FaceTracker:
         self._change: list[float] = []  # face thumbnail change from the previous frame (NaN: not measured)
         self._thumb: tuple[np.ndarray, np.ndarray] | None = None  # (box, thumbnail) of the previous frame's face
         self._size: tuple[int, int] | None = None
+        self.faces_at_start: int | None = None  # faces the first look found (None: no face seen yet)
+
+    @classmethod
+    def from_raw(cls, frames: list[np.ndarray | None], change: list[float], size: tuple[int, int]) -> FaceTracker:
+        """A finished-looking tracker holding raw per-frame landmarks (478, 3) or None and the thumbnail
+        changes (see :func:`repeated_frames`), e.g. gathered from several trackers over consecutive parts of
+        a clip; call :meth:`finish` on it."""
+        t = cls()
+        t._frames, t._change, t._size = list(frames), list(change), size
+        return t
+
+    def raw(self) -> tuple[list[np.ndarray | None], list[float]]:
+        """The raw per-frame landmarks (or None) and thumbnail changes recorded so far (for :meth:`from_raw`)."""
+        return list(self._frames), list(self._change)
 
     def _choose(self, faces: list[np.ndarray]) -> np.ndarray:
         boxes = [_box(f) for f in faces]
@@ -251,6 +265,7 @@ class FaceTracker:
                 self._frames.append(None)
                 self._note_repeat(frame, None)
                 return None
+            self.faces_at_start = len(faces)
             multi = len(faces) > 1 or self.box is not None or self.face_index is not None
             self._probe.close()
             self._probe = None
