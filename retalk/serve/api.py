@@ -27,7 +27,7 @@ MAX_CLIPS = 50
 def engine_report(checkpoints: Path | None) -> dict[str, dict[str, Any]]:
     """Engines and enhancers → ``{"ready": bool, "note": str}`` (a missing checkpoint says where to get it)."""
     from retalk.checkpoints.loading import default_checkpoints_dir, resolve
-    from retalk.engines.base import ENGINES
+    from retalk.engines import ENGINES
     from retalk.errors import RetalkError
 
     folder = default_checkpoints_dir(checkpoints)

@@ -20,7 +20,7 @@ log = logging.getLogger("retalk.serve")
 
 KINDS = ("dub", "portrait", "evaluate")
 ENGINE_NAMES = ("builtin", "passthrough", "wav2lip")
-"""The engines the page offers (``retalk.engines.base.ENGINES``' keys, kept here so the page need not import it)."""
+"""The engines the page offers (``retalk.engines.ENGINES``' keys, kept here so the page need not import it)."""
 CPU_ENGINES = ("builtin", "passthrough")
 ENHANCERS = ("gfpgan",)
 PREPROCESS = ("crop", "resize", "full")
@@ -73,7 +73,7 @@ class JobSpec:
 
 def validate(spec: JobSpec, max_text_chars: int) -> JobSpec:
     """Check a spec's options; :class:`RequestError` (400) names the first bad one."""
-    from retalk.engines.base import ENGINES
+    from retalk.engines import ENGINES
 
     if spec.kind not in KINDS:
         raise RequestError(400, f"unknown job kind {spec.kind!r}; choose from {', '.join(KINDS)}")
