@@ -1,7 +1,7 @@
 """Does the dubbed mouth move like the speaker's own? Motion figures of ``retalk sync`` outputs against their sources.
 
 For each clip, dubs it with the given speech (built-in engine, default options)
-and prints :func:`retalk.evaluate.motion.mouth_motion`'s ratios, output over
+and prints :func:`retalk.evaluate.mouth_motion.mouth_motion`'s ratios, output over
 source on the same frames:
 
 * source spread: the source's own standard deviation of lip opening (inter-ocular units); a speaker
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6.0, help="length of the generated clip")
     args = ap.parse_args()
 
-    from retalk.evaluate.motion import mouth_motion
+    from retalk.evaluate.mouth_motion import mouth_motion
     from retalk.pipeline import SyncOptions, sync
 
     with tempfile.TemporaryDirectory() as d:

@@ -34,7 +34,7 @@ from retalk.errors import (
 if TYPE_CHECKING:
     from retalk.portrait import AnimateOptions
 
-log = logging.getLogger("retalk")
+log = logging.getLogger(__name__)
 
 EXIT_STATUS = f"""\
 exit status:

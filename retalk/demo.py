@@ -18,7 +18,7 @@ import numpy as np
 
 from retalk.errors import RetalkError
 
-log = logging.getLogger("retalk.demo")
+log = logging.getLogger(__name__)
 
 
 def contact_sheet(video: Path, out: Path, step: int = 4, cols: int = 6, rows: int = 4) -> Path:

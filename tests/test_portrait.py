@@ -15,7 +15,7 @@ from retalk.media import iter_frames, load_audio, probe_video, write_wav
 from retalk.portrait import AnimateOptions, animate
 from retalk.portrait.animate import head_poses, load_enhancer
 from retalk.portrait.blink import blink_curve, eye_aspect_ratio
-from retalk.portrait.motion import STYLES, keyframe_curve, speech_pose
+from retalk.portrait.head_motion import STYLES, keyframe_curve, speech_pose
 
 FAST = dict(progress=False, preset="ultrafast", size=256)
 SENTENCE = "Hello, my name is Anna. I like to talk about maps and boats. Maybe we can walk by the sea."

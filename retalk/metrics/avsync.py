@@ -88,7 +88,7 @@ def av_offset(opening: np.ndarray, audio: np.ndarray, sample_rate: int = 16000, 
     """Audio-visual offset and confidence of a mouth-opening series against its audio.
 
     ``opening``: (T,) mouth opening per video frame (e.g.
-    :func:`retalk.metrics.landmarks.mouth_opening`; NaN for frames without a
+    :func:`retalk.metrics.landmark_metrics.mouth_opening`; NaN for frames without a
     face).  ``audio``: mono samples at ``sample_rate`` Hz, frame *k* of the
     video paired with time k/fps.  ``use_derivative`` correlates the frame-to-
     frame changes of both series instead of their levels (less sensitive to

@@ -2,7 +2,7 @@
 
 How a frame is made (all on a working picture at output scale, see :mod:`retalk.portrait.geometry`):
 
-1. **Head motion** (:mod:`retalk.portrait.motion`): a pose per frame from the
+1. **Head motion** (:mod:`retalk.portrait.head_motion`): a pose per frame from the
    speech's energy and phrasing (``pose_style``), a reference video
    (``ref_pose``), explicit key angles (``input_yaw`` …) or none (``still``); the
    head is moved by a mesh warp whose outer ring stays fixed. The same mesh
@@ -40,7 +40,7 @@ from retalk.media.audio import ANALYSIS_RATE
 from retalk.media.video import check_output, prefetch
 from retalk.portrait.blink import EyelidRenderer, blink_curve
 from retalk.portrait.geometry import PREPROCESS_MODES, PhotoLayout, find_face, layout_photo
-from retalk.portrait.motion import POSE_LIMITS, HeadWarp, keyframe_curve, speech_pose, style_for
+from retalk.portrait.head_motion import POSE_LIMITS, HeadWarp, keyframe_curve, speech_pose, style_for
 from retalk.speech.mouth import mouth_track, timed_phones
 from retalk.speech.types import Phone
 

@@ -23,7 +23,7 @@ from retalk.face.tracker import FaceTracker
 from retalk.media import iter_frames, probe_video
 from retalk.media.video import prefetch
 from retalk.portrait.blink import closure_from_ear, eye_aspect_ratio
-from retalk.portrait.motion import POSE_LIMITS, resample_series
+from retalk.portrait.head_motion import POSE_LIMITS, resample_series
 
 log = logging.getLogger(__name__)
 

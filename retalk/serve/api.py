@@ -18,7 +18,7 @@ from retalk.serve.jobs import CANCELLED, DONE, FAILED, FINISHED, JobQueue
 from retalk.serve.tasks import JobSpec, validate
 from retalk.serve.uploads import RequestError, confine, link_server_file, store_upload
 
-log = logging.getLogger("retalk.serve")
+log = logging.getLogger(__name__)
 
 MAX_CLIPS = 50
 """Most clips one evaluation upload may hold."""

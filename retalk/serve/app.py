@@ -11,7 +11,7 @@ from typing import Any
 
 from retalk.serve.config import ServeConfig
 
-log = logging.getLogger("retalk.serve")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """HTTP job API of retalk: submit a dubbing, portrait or evaluation job (multipart upload, or a
 server-side path when the operator allowed it), poll it, fetch its result, cancel it. Refusals are

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("retalk.serve")
+log = logging.getLogger(__name__)
 
 SPEECH_TEXT = "Hello! This is retalk. My lips follow the new speech."
 TEXT = "Hello! This is retalk, speaking from a photo. Maybe a big blue balloon will bob up above the map."

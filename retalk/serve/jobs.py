@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from retalk.serve.tasks import JobSpec, child_main
 
-log = logging.getLogger("retalk.serve")
+log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)

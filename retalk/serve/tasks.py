@@ -16,7 +16,7 @@ from typing import Any
 
 from retalk.serve.uploads import RequestError
 
-log = logging.getLogger("retalk.serve")
+log = logging.getLogger(__name__)
 
 KINDS = ("dub", "portrait", "evaluate")
 ENGINE_NAMES = ("builtin", "passthrough", "wav2lip")

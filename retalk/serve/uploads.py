@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from retalk.errors import RetalkError
 
-log = logging.getLogger("retalk.serve")
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 """Bytes copied per read while storing an upload."""

@@ -1,4 +1,4 @@
-"""Motion figures of a dubbed video against its source (``retalk.evaluate.motion``)."""
+"""Motion figures of a dubbed video against its source (``retalk.evaluate.mouth_motion``)."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from retalk.evaluate.motion import mouth_motion
+from retalk.evaluate.mouth_motion import mouth_motion
 from retalk.media import VideoSink
 from retalk.samples import moving_frames
 
