@@ -43,6 +43,7 @@ exit status:
   {EXIT_BAD_INPUT}    bad input or options (one line on stderr; no output file is left)
   {EXIT_FAILED_CLIPS}    retalk eval finished, but some clips failed (see its results.csv)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); no output file is left
+  {EXIT_TERMINATED}  terminated (SIGTERM); cleaned up as for Ctrl-C
 """
 
 
