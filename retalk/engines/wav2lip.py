@@ -318,7 +318,7 @@ class Wav2LipEngine(Engine):
             m = upload(np.ascontiguousarray(mels, np.float32), self.device).unsqueeze(1)
             masked = f.clone()
             masked[:, :, IMG_SIZE // 2:] = 0.0
-            x = torch.cat([masked, f], dim=1)
+            x = torch.cat([masked, f], dim=1).contiguous()  # NCHW, as the release feeds it (channels-last ran slower on the CPU)
             with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype,
                                 enabled=self.autocast_dtype is not None):
                 y = self.net(m, x)
