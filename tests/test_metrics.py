@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from retalk.errors import CheckpointError, InputError
-from retalk.metrics import avsync, image, landmarks, lse
+from retalk.metrics import avsync, image, landmark_metrics, lse
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch (retalk[neural]) not installed")
 
@@ -145,15 +145,15 @@ def _face_landmarks(t: int = 20, seed: int = 0) -> np.ndarray:
 def test_lmd_jitter_and_mouth_opening():
     ref = _face_landmarks()
     pred = ref.copy()
-    lips = list(landmarks.LIP_INDICES)
+    lips = list(landmark_metrics.LIP_INDICES)
     assert len(set(lips)) == 40 and 13 in lips and 14 in lips and 61 in lips and 291 in lips
     pred[:, lips, 0] += 3.0
     pred[:, lips, 1] += 4.0  # every lip point 5 px off
-    assert landmarks.lmd_mouth(ref, ref) == 0.0
-    assert landmarks.lmd_mouth(pred, ref) == pytest.approx(5.0)
-    assert landmarks.lmd_mouth(pred, ref, normalize=True) == pytest.approx(0.05)
-    assert landmarks.lmd_face(pred, ref) == pytest.approx(5.0 * 40 / 478)
-    assert landmarks.lmd(pred[0], ref[0], [13]) == pytest.approx(5.0)
+    assert landmark_metrics.lmd_mouth(ref, ref) == 0.0
+    assert landmark_metrics.lmd_mouth(pred, ref) == pytest.approx(5.0)
+    assert landmark_metrics.lmd_mouth(pred, ref, normalize=True) == pytest.approx(0.05)
+    assert landmark_metrics.lmd_face(pred, ref) == pytest.approx(5.0 * 40 / 478)
+    assert landmark_metrics.lmd(pred[0], ref[0], [13]) == pytest.approx(5.0)
 
     moving = ref.copy()
     moving[:, :, 0] += np.arange(len(ref))[:, None] * 2.0  # uniform motion: no jitter
@@ -162,10 +162,10 @@ def test_lmd_jitter_and_mouth_opening():
     shaky[::2, :, 0] += 1.0  # ±1 px alternating → second difference 2 px = 0.02 IOD
     assert landmarks.landmark_jitter(shaky) == pytest.approx(0.02)
 
-    opening = landmarks.mouth_opening(ref)
+    opening = landmark_metrics.mouth_opening(ref)
     assert opening.shape == (20,) and np.allclose(opening, 0.1)
     ref[:, 14, 1] = 290 + 20 * np.sin(np.arange(20) / 3.0) ** 2
-    stats = landmarks.mouth_opening_stats(landmarks.mouth_opening(ref))
+    stats = landmark_metrics.mouth_opening_stats(landmark_metrics.mouth_opening(ref))
     assert 0.1 <= stats.p5 < stats.p95 <= 0.3 and stats.range > 0.1 and stats.mean_speed > 0
     assert 0 < stats.open_fraction < 1
 
