@@ -157,10 +157,10 @@ def test_lmd_jitter_and_mouth_opening():
 
     moving = ref.copy()
     moving[:, :, 0] += np.arange(len(ref))[:, None] * 2.0  # uniform motion: no jitter
-    assert landmarks.landmark_jitter(moving) == pytest.approx(0.0, abs=1e-12)
+    assert landmark_metrics.landmark_jitter(moving) == pytest.approx(0.0, abs=1e-12)
     shaky = moving.copy()
     shaky[::2, :, 0] += 1.0  # ±1 px alternating → second difference 2 px = 0.02 IOD
-    assert landmarks.landmark_jitter(shaky) == pytest.approx(0.02)
+    assert landmark_metrics.landmark_jitter(shaky) == pytest.approx(0.02)
 
     opening = landmark_metrics.mouth_opening(ref)
     assert opening.shape == (20,) and np.allclose(opening, 0.1)
