@@ -75,11 +75,14 @@ def test_top_level_help_lists_exit_statuses():
     assert proc.returncode == 0
     status = proc.stdout.split("exit status:")[1]
     codes = [int(ln.split()[0]) for ln in status.strip().splitlines()]
-    assert codes == [0, 1, 2, 3, 130]
+    assert codes == [0, 1, 2, 3, 130, 143]
 
 
 def test_exit_status_values():
     assert (EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_FAILED_CLIPS, EXIT_INTERRUPTED) == (0, 1, 2, 3, 130)
+    from retalk.errors import EXIT_TERMINATED
+
+    assert EXIT_TERMINATED == 143
 
 
 def test_choices_come_from_the_registries(parser):
