@@ -86,14 +86,18 @@ class Submitter:
                 got = self._input(folder, role, files.get(role), paths.get(role))
                 if got is not None:
                     inputs[role] = got
-            options["checkpoints"] = self.checkpoints(options.get("checkpoints"))
-            spec = validate(JobSpec(kind=kind, inputs=tuple(sorted(inputs.items())), **options),
-                            self.config.max_text_chars)
-            self.queue.submit(job_id, folder, spec)
+            self._enqueue(job_id, folder, kind, tuple(sorted(inputs.items())), options)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return job_id
+
+    def _enqueue(self, job_id: str, folder: Path, kind: str, inputs: tuple[tuple[str, str], ...],
+                 options: dict[str, Any]) -> None:
+        """Check the job (the checkpoint folder resolved) and put it in the queue."""
+        options["checkpoints"] = self.checkpoints(options.get("checkpoints"))
+        spec = validate(JobSpec(kind=kind, inputs=inputs, **options), self.config.max_text_chars)
+        self.queue.submit(job_id, folder, spec)
 
     def submit_clips(self, clips: list[Any], dataset_path: str | None, **options: Any) -> str:
         """Queue an evaluation of uploaded clips (each a video with its own sound) or a server-side folder."""
@@ -113,10 +117,7 @@ class Submitter:
                     stored = store_upload(clip, dataset, "clip", self.config.max_upload_bytes,
                                           self.config.max_duration_s)
                     stored.rename(dataset / f"clip{i:03d}{stored.suffix}")
-            options["checkpoints"] = self.checkpoints(options.get("checkpoints"))
-            spec = validate(JobSpec(kind="evaluate", inputs=(("dataset", str(dataset)),), **options),
-                            self.config.max_text_chars)
-            self.queue.submit(job_id, folder, spec)
+            self._enqueue(job_id, folder, "evaluate", (("dataset", str(dataset)),), options)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
