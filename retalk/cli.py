@@ -305,7 +305,7 @@ def _run_say(args: argparse.Namespace) -> int:
     import tempfile
 
     from retalk.media import check_file, write_wav
-    from retalk.media.video import check_output
+    from retalk.media.sink import check_output
     from retalk.speech.tts import synthesize
 
     args = check_say_target(args)

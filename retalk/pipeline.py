@@ -30,7 +30,7 @@ from retalk.engines.base import Engine, Plan, RenderItem
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTrack, FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
-from retalk.media.video import check_output
+from retalk.media.sink import check_output
 from retalk.runtime.profile import StageClock, Timings
 from retalk.runtime.stages import BatchOp, Prefetcher, Slot, run_ops, run_ops_sequential
 from retalk.speech.mouth import mouth_track, timed_phones

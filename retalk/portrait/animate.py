@@ -37,7 +37,8 @@ from retalk.face import landmarks as L
 from retalk.face.tracker import FaceTrack
 from retalk.media import VideoSink, check_not_silent, load_audio, read_image
 from retalk.media.audio import ANALYSIS_RATE
-from retalk.media.video import check_output, prefetch
+from retalk.media.sink import check_output
+from retalk.media.video import prefetch
 from retalk.portrait.blink import EyelidRenderer, blink_curve
 from retalk.portrait.geometry import PREPROCESS_MODES, PhotoLayout, find_face, layout_photo
 from retalk.portrait.head_motion import POSE_LIMITS, HeadWarp, keyframe_curve, speech_pose, style_for
