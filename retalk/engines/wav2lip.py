@@ -217,7 +217,8 @@ class Wav2LipEngine(Engine):
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default CUDA when available.
         batch_size: frames per network call; default 64 on CUDA, 16 on the CPU.
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"`` (autocast); default fp16 on CUDA, fp32 on the CPU.
-            fp16 moved the output by 0.027 grey levels on average, at most 1, on an H100 (benchmarks/wav2lip_speed.py).
+            fp16 moved the output by 0.027 grey levels on average, at most 1, on an H100
+            (``benchmarks/wav2lip_speed.py``).
         pads: (top, bottom, left, right) pixels added to the face box, as the release's ``--pads``.
         smooth: smooth face boxes over 5 frames (the release's default; its ``--nosmooth`` is False).
 
