@@ -9,14 +9,14 @@ Two streaming passes over the source:
 
 Output length follows the audio: output frame *i* shows source frame
 ``schedule[i]`` at time ``i / fps``. A longer audio plays the source back and
-forth (ping-pong), never jumping; frames for the backward runs come from a raw
-spool file on disk written during the first forward run, so memory stays flat.
+forth (ping-pong), never jumping; the frames for the later runs are decoded again
+from the source in bounded windows (:mod:`retalk.media.backward`), with no
+temporary files.
 """
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -30,6 +30,7 @@ from retalk.engines.base import Engine, Plan, RenderItem
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTrack, FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
+from retalk.media.backward import ScheduledFrames
 from retalk.media.sink import check_output
 from retalk.runtime.profile import StageClock, Timings
 from retalk.runtime.stages import BatchOp, Prefetcher, Slot, run_ops, run_ops_sequential
@@ -135,49 +136,6 @@ def hold_frames(schedule: np.ndarray, repeat: np.ndarray, closed: np.ndarray | N
     for i in np.flatnonzero(cand) + 1:
         hold[i] = not hold[i - 1]
     return hold
-
-
-class _ScheduledFrames:
-    """Yields source frames in schedule order, streaming; backward runs read a raw spool on disk."""
-
-    def __init__(self, info: VideoInfo, schedule: np.ndarray, n_source: int) -> None:
-        self.info, self.schedule, self.n = info, schedule, n_source
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        needs_spool = len(self.schedule) > self.n and not self.info.is_image
-        frames = iter_frames(self.info)
-        if self.info.is_image:
-            img = next(frames)
-            for _ in self.schedule:
-                yield img.copy()
-            return
-        if not needs_spool:
-            for _, f in zip(self.schedule, frames):
-                yield f.copy()
-            return
-        fd, spool_path = tempfile.mkstemp(prefix="retalk-spool-", suffix=".raw")
-        try:
-            shape = (self.info.height, self.info.width, 3)
-            size = int(np.prod(shape))
-            with os.fdopen(fd, "w+b") as spool:
-                written = 0
-                last = None
-                for src in self.schedule:
-                    if src >= written:
-                        while written <= src:
-                            f = next(frames, None)
-                            if f is None:  # the decode gave fewer frames than analysis counted
-                                f = last
-                            spool.write(np.ascontiguousarray(f).tobytes())
-                            last = f
-                            written += 1
-                        yield last.copy()
-                    else:
-                        spool.seek(int(src) * size)
-                        yield np.frombuffer(spool.read(size), np.uint8).reshape(shape).copy()
-                        spool.seek(0, os.SEEK_END)
-        finally:
-            Path(spool_path).unlink(missing_ok=True)
 
 
 def _start_engine(opt: SyncOptions, pool: ThreadPoolExecutor) -> tuple[Engine | None, Future | None]:
@@ -328,7 +286,7 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
         out_path = Path(outfile)
         with clock.wall("rendering"), VideoSink(out_path, info.width, info.height, info.fps, audio_path=audio,
                                                  duration=speech.duration, crf=opt.crf, preset=opt.preset) as sink:
-            frames = Prefetcher(_ScheduledFrames(info, schedule, n_src), clock, "render.decode")
+            frames = Prefetcher(ScheduledFrames(info, schedule, n_src), clock, "render.decode")
             slots: Iterator[Slot] = (Slot(i, int(schedule[i]), None if hold[i] else frame,
                                           bool(track.valid[schedule[i]]))
                                      for i, frame in enumerate(frames))

@@ -247,14 +247,14 @@ def test_sigint_exits_130_without_traceback_or_output(tmp_path):
 
 
 def test_sigterm_exits_143_and_removes_output_and_temporary_files(tmp_path):
-    """SIGTERM while rendering a dub whose audio is longer than the video (the backward runs use a spool file)."""
+    """SIGTERM while rendering a dub whose audio is longer than the video (back-and-forth playback)."""
     import os
 
     from retalk.errors import EXIT_TERMINATED
     from retalk.samples import write_face_clip, write_vowel_speech
 
     face = write_face_clip(tmp_path / "f.mp4", seconds=3.0, width=320, height=320)
-    wav = write_vowel_speech(tmp_path / "a.wav", seconds=12.0)
+    wav = write_vowel_speech(tmp_path / "a.wav", seconds=30.0)
     out = tmp_path / "o.mp4"
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -263,9 +263,10 @@ def test_sigterm_exits_143_and_removes_output_and_temporary_files(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(temp)})
     deadline = time.monotonic() + 120
-    while not list(temp.glob("retalk-spool-*")):  # the backward-run spool exists: rendering is under way
+    while not list(tmp_path.glob(".o.*partial*")):  # the sink's temporary file: rendering has begun
         assert proc.poll() is None and time.monotonic() < deadline, "the render ended before it could be stopped"
         time.sleep(0.02)
+    time.sleep(0.5)  # into the backward runs (3 s of video, 30 s of speech: about 3 s of rendering on 2 cores)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_TERMINATED, err
