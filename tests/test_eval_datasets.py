@@ -90,6 +90,9 @@ def test_hdtf_layout(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"\0")
     (tmp_path / "WDA" / "WDA_BarackObama_000.wav").write_bytes(b"\0")
+    (tmp_path / "runs" / "b" / "videos").mkdir(parents=True)  # an eval --out inside the dataset is not read
+    (tmp_path / "runs" / "b" / "results.csv").write_text("id\n")
+    (tmp_path / "runs" / "b" / "videos" / "RD_Radio11_000.mp4").write_bytes(b"\0")
     ds = open_dataset(f"hdtf:{tmp_path}")
     assert [c.id for c in ds.clips] == ["RD_Radio11_000", "WDA_BarackObama_000", "WRA_AdamKinzinger_000"]
     assert ds.clips[1].audio == tmp_path / "WDA" / "WDA_BarackObama_000.wav"

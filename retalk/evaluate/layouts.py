@@ -20,7 +20,8 @@ CSV/JSON Lines manifests live in :mod:`retalk.evaluate.dataset`.
 **HDTF** (Zhang et al. 2021) is distributed as lists of YouTube URLs and time stamps; people keep
 the downloaded clips as ``<name>.mp4``, named after the source (``RD_Radio…``, ``WDA_…``,
 ``WRA_…``), in one folder or split into sub-folders (``RD/``, ``WDA/``, ``WRA/``).  ``hdtf:PATH``
-takes every video under ``PATH`` (any depth, hidden folders skipped); the clip id is the file
+takes every video under ``PATH`` (any depth; hidden folders and ``retalk eval`` output folders, those
+holding a ``results.csv``, skipped); the clip id is the file
 stem, which HDTF's names keep unique.  A same-stem audio file beside a video is its speech.
 """
 from __future__ import annotations
@@ -96,9 +97,12 @@ def read_hdtf(path: Path) -> list[Clip]:
     if not path.is_dir():
         raise InputError(f"{path}: an HDTF dataset is a folder of <name>.mp4 clips (sub-folders allowed)")
     clips: dict[str, Clip] = {}
+    runs = {r.parent for r in path.rglob("results.csv")}  # `retalk eval --out` folders: their videos are outputs
     for f in sorted(path.rglob("*")):
         rel = f.relative_to(path)
         if any(part.startswith(".") for part in rel.parts) or f.suffix.lower() not in VIDEO_SUFFIXES:
+            continue
+        if runs.intersection(f.parents):
             continue
         if not f.is_file():
             continue

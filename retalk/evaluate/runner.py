@@ -25,7 +25,8 @@ same rows (sorted by clip id); only the timing columns ``render_s`` and ``score_
 Outputs in ``out_dir``: ``results.csv``, ``summary.json``, ``report.md``, ``plots/per_clip.png``,
 ``plots/sync_offset_hist.png`` and ``videos/``.
 
-This module is the orchestration only; the jobs live in :mod:`.columns` (schema), :mod:`.clip`
+This module is the orchestration only; the jobs live in :mod:`.dataset` and :mod:`.layouts` (what to
+run), :mod:`.progress` (the bar, each warning once), :mod:`.columns` (schema), :mod:`.clip`
 (one clip), :mod:`.backends` (serial, pool, Ray), :mod:`.results` (files), :mod:`.weights`
 (optional networks), :mod:`.set_metrics` (FID/KID) and :mod:`.report` (summary, report, plots).
 """
@@ -158,8 +159,8 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
                              f"use another --out for engine {engine!r} ({protocol})")
     ck = str(Path(checkpoints).expanduser().absolute()) if checkpoints else None
     run = _Run(dataset=str(ds.path), layout=ds.layout, subset=subset, n_dataset=ds.n_total, engine=engine, out=out,
-               protocol=protocol, workers=workers, ray=ray, seed=seed, groups=groups, frame_step=frame_step, progress=progress,
-               checkpoints=ck, device=device)
+               protocol=protocol, workers=workers, ray=ray, seed=seed, groups=groups, frame_step=frame_step,
+               progress=progress, checkpoints=ck, device=device)
     with contextlib.ExitStack() as stack:
         stack.enter_context(warn_once())
         ray_api = stack.enter_context(ray_session(ray, workers)) if ray is not None else None
@@ -176,7 +177,7 @@ def _execute(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[st
     stages["setup"] = time.perf_counter() - t_start
 
     t = time.perf_counter()
-    rows = _run_clips(run, tasks, kept, len(pairs), syncnet, ray_api)  # 5. render and score the clips
+    rows = _run_clips(run, tasks, kept, syncnet, ray_api)  # 5. render and score the clips
     ordered = [rows[p.clip.id] for p in sorted(pairs, key=lambda p: p.clip.id)]
     write_results(run.out / RESULTS_CSV, ordered)
     stages["clips"] = time.perf_counter() - t
@@ -249,8 +250,8 @@ def _plan(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[str, 
     return kept, tasks
 
 
-def _run_clips(run: _Run, tasks: Sequence[ClipTask], kept: Mapping[str, dict[str, str]], n_total: int,
-               syncnet: Any, ray_api: Any) -> dict[str, dict[str, str]]:
+def _run_clips(run: _Run, tasks: Sequence[ClipTask], kept: Mapping[str, dict[str, str]], syncnet: Any,
+               ray_api: Any) -> dict[str, dict[str, str]]:
     """Run ``tasks`` on the chosen backend, appending each row to ``results.csv`` as it finishes; → rows by id."""
     rows = dict(kept)
     if not tasks:
