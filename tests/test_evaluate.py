@@ -88,7 +88,7 @@ def test_manifests_csv_and_jsonl(tmp_path):
     assert [c.id for c in load_dataset(tmp_path / "set.jsonl")] == ["v1", "x"]
 
 
-@pytest.mark.parametrize("case", ["missing", "empty_folder", "no_video_column", "duplicate_id", "missing_file",
+@pytest.mark.parametrize("case", ["missing", "empty_folder", "no_video_column", "duplicate_id",
                                   "bad_json", "bad_id", "wrong_suffix"])
 def test_bad_dataset_is_one_line_input_error(tmp_path, case):
     (tmp_path / "v.mp4").write_bytes(b"x")
@@ -101,9 +101,6 @@ def test_bad_dataset_is_one_line_input_error(tmp_path, case):
     elif case == "duplicate_id":
         target = tmp_path / "m.csv"
         target.write_text("video\nv.mp4\nv.mp4\n")
-    elif case == "missing_file":
-        target = tmp_path / "m.csv"
-        target.write_text("video\nv.mp4\ngone.mp4\n")
     elif case == "bad_json":
         target = tmp_path / "m.jsonl"
         target.write_text('{"video": "v.mp4"}\n{"video": \n')

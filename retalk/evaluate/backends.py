@@ -16,6 +16,7 @@ from typing import Any
 
 from retalk.errors import InputError, MissingDependencyError
 from retalk.evaluate.clip import ClipTask, error_row, run_clip
+from retalk.evaluate.progress import quiet_worker
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,16 @@ def run_serial(tasks: Sequence[ClipTask], syncnet: Any = None) -> Iterator[dict[
 
 
 def run_pool(tasks: Sequence[ClipTask], workers: int) -> Iterator[dict[str, str]]:
-    """Run the clips in a pool of ``workers`` spawn processes (MediaPipe is not fork-safe)."""
+    """Run the clips in a pool of ``workers`` spawn processes (MediaPipe is not fork-safe).
+
+    Workers are quiet (:func:`~retalk.evaluate.progress.quiet_worker`) unless this process logs at INFO.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    ex = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"))
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=quiet_worker, initargs=(logging.getLogger().getEffectiveLevel(),))
     try:
         futures = {ex.submit(run_clip, t): t for t in tasks}
         for fut in as_completed(futures):

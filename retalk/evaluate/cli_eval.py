@@ -19,11 +19,21 @@ from retalk.errors import EXIT_FAILED_CLIPS, EXIT_OK
 EPILOG = """\
 examples:
   retalk eval --dataset clips/ --engine builtin --out runs/builtin
+  retalk eval --dataset lrs2:/data/mvlrs_v1 --engine wav2lip --protocol unpaired --subset 50 --out runs/lrs2
+  retalk eval --dataset hdtf:/data/HDTF --engine builtin --out runs/hdtf
   retalk eval --dataset clips.csv --engine wav2lip --protocol unpaired --checkpoints weights/ --out runs/w2l
   retalk eval --dataset clips/ --engine builtin --out runs/b --ray auto
 
-A repeated run into the same --out skips the clips already done. Exit status: 0 when every clip
-was scored, 3 when some clips failed (their errors are in results.csv), 2 for a bad dataset or option.
+datasets (--dataset LAYOUT:PATH, or a bare folder/.csv/.jsonl path):
+  lrs2:PATH    LRS2: main/<speaker_id>/<clip>.mp4 and the test.txt list (lrs2:PATH/val.txt: another list)
+  hdtf:PATH    HDTF: <name>.mp4 clips (RD_/WDA_/WRA_...) in PATH or its sub-folders
+  folder:PATH  videos in PATH, a same-name audio file is the clip's speech
+  csv:FILE, jsonl:FILE  manifests with video, audio (optional), id (optional)
+
+A repeated run into the same --out skips the clips already done. A clip's own problem (a missing or
+unreadable file, no face, an engine error) is a failed row with its reason, and the run goes on.
+Exit status: 0 when every clip was scored, 3 when some clips failed (their errors are in
+results.csv), 2 when the run could not start (a bad dataset or option).
 """
 
 
@@ -37,9 +47,12 @@ def add_eval_parser(subparsers: argparse._SubParsersAction,
                     "the source; LSE-D/LSE-C and FID/KID when their weights are found) and write results.csv, "
                     "summary.json, report.md and plots to --out.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, metavar="PATH",
-                   help="a folder of videos (an audio file with the same name is that clip's speech, else its own "
+    p.add_argument("--dataset", required=True, metavar="[LAYOUT:]PATH",
+                   help="lrs2:PATH, hdtf:PATH, folder:PATH, csv:FILE or jsonl:FILE (see below); a bare path is a "
+                        "folder of videos (an audio file with the same name is that clip's speech, else its own "
                         "sound track) or a .csv/.jsonl manifest with columns video, audio (optional), id (optional)")
+    p.add_argument("--subset", type=flags.positive, metavar="N",
+                   help="evaluate N clips of the dataset only, drawn with --seed (for quick runs)")
     flags.add_engine(p, "lip-sync engine to evaluate")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created): results.csv, summary.json, report.md, plots/, videos/; "
@@ -56,7 +69,8 @@ def add_eval_parser(subparsers: argparse._SubParsersAction,
                         "machine, 'auto' or HOST:PORT / ray://HOST:PORT joins a running cluster (the dataset and "
                         "--out must be on storage every node sees)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the unpaired pairing (default 0); the same seed gives the same pairs")
+                   help="seed of the unpaired pairing and of the --subset draw (default 0); the same seed gives "
+                        "the same clips and pairs")
     p.add_argument("--checkpoints", metavar="DIR",
                    help="folder with syncnet_v2.model (LSE), pt_inception-2015-12-05-6726825d.pth (FID/KID) and "
                         "the engine's weights (default ./checkpoints or $RETALK_CHECKPOINTS); missing files make "
@@ -89,7 +103,7 @@ def run_eval(args: argparse.Namespace) -> int:
     summary = evaluate(args.dataset, args.engine, args.out, protocol=args.protocol, workers=args.workers,
                        ray=args.ray, seed=args.seed, checkpoints=args.checkpoints, metrics=args.metrics,
                        progress=not quiet and sys.stderr.isatty(), frame_step=args.frame_step,
-                       device=getattr(args, "device", None))
+                       device=getattr(args, "device", None), subset=getattr(args, "subset", None))
     print(f"{summary.engine} ({summary.protocol}): {summary.n_ok}/{summary.n_clips} clips scored"
           f"{f', {summary.n_resumed} reused' if summary.n_resumed else ''} in {summary.elapsed_s:.1f} s")
     for name, value in summary.means.items():
@@ -97,8 +111,8 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"  {name:18s} {_show(value)}")
     for name, value in summary.set_metrics.items():
         print(f"  {name:18s} {_show(value)}")
-    for group, reason in summary.unavailable.items():
-        print(f"  {group} unavailable: {reason}")
+    for group in summary.unavailable:  # the reason was logged once when the run started
+        print(f"  {group} unavailable (why: the warning above, and summary.json)")
     print(f"results: {summary.results_csv}\nreport:  {summary.report_md}")
     if summary.n_error:
         print(f"retalk: {summary.n_error} of {summary.n_clips} clip(s) failed; see {summary.results_csv}",

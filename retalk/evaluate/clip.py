@@ -88,7 +88,11 @@ def run_clip(task: ClipTask, syncnet: Any = None) -> dict[str, str]:
     t0 = time.perf_counter()
     try:
         if task.render:
+            from retalk.media.probe import check_file
             from retalk.pipeline import SyncOptions, sync
+
+            check_file(task.video, "video")  # a file missing from a manifest or a list: this row fails
+            check_file(task.audio, "audio")
 
             options = {}
             if task.checkpoints and task.engine in CHECKPOINT_OPTION:

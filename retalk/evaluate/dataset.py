@@ -10,12 +10,17 @@ A dataset is one of
   one object per line) with the columns/keys ``video`` (required), ``audio`` (optional) and
   ``id`` (optional, default: the video's stem).  Relative paths are relative to the
   manifest's folder.
+* a public dataset's layout, ``lrs2:PATH`` or ``hdtf:PATH`` (see :mod:`retalk.evaluate.layouts`).
+
+A dataset is named ``LAYOUT:PATH`` (``folder:``, ``csv:``, ``jsonl:``, ``lrs2:``, ``hdtf:``) or by
+its path alone (a folder, a ``.csv`` or a ``.jsonl`` file), see :func:`open_dataset`.
 
 Paths are made absolute (workers in other processes or on a Ray cluster may run elsewhere).
 Clips are returned sorted by id, so every protocol pairing and every result table has the
 same order whatever the file system lists first.  A dataset that cannot be used (missing,
-empty, a manifest without a ``video`` column, duplicate ids, a listed file that does not
-exist) raises :class:`retalk.errors.InputError` with a one-line message.
+empty, a manifest without a ``video`` column, duplicate ids) raises
+:class:`retalk.errors.InputError` with a one-line message.  A listed file that does not exist
+is *not* such an error: the clip is kept and its row fails with "not found" (the run goes on).
 
 Protocols (:func:`pair_clips`):
 
@@ -46,6 +51,11 @@ AUDIO_SUFFIXES: frozenset[str] = frozenset({".wav", ".mp3", ".flac", ".m4a", ".a
 """File suffixes taken as speech when a dataset is a folder."""
 MANIFEST_SUFFIXES: frozenset[str] = frozenset({".csv", ".jsonl"})
 PROTOCOLS: tuple[str, ...] = ("paired", "unpaired")
+LAYOUTS: tuple[str, ...] = ("folder", "csv", "jsonl", "lrs2", "hdtf")
+"""The ``LAYOUT:`` prefixes of a dataset name."""
+UNPAIRED_NOTE = ("each video is driven by the speech of another clip of the dataset, chosen by a seeded random "
+                 "derangement (no clip keeps its own audio), as in Prajwal et al. 2020 (Wav2Lip)")
+"""How the unpaired protocol pairs clips, recorded in ``summary.json`` and ``report.md``."""
 
 _BAD_ID = re.compile(r"[/\\\x00-\x1f]")
 
@@ -73,30 +83,98 @@ class Pair:
     audio_id: str
 
 
-def load_dataset(path: str | Path) -> list[Clip]:
-    """Clips of the dataset at ``path`` (a folder, or a ``.csv``/``.jsonl`` manifest), sorted by id.
+@dataclass(frozen=True)
+class Dataset:
+    """An opened dataset: its ``layout`` (one of :data:`LAYOUTS`), ``path``, ``clips`` (sorted by id) and,
+    after ``--subset``, how many clips it had (``n_total``) and the subset's ``subset_seed``."""
+
+    layout: str
+    path: Path
+    clips: tuple[Clip, ...]
+    n_total: int
+    subset_seed: int | None = None
+
+    @property
+    def name(self) -> str:
+        """``LAYOUT:PATH``, the name that opens this dataset again."""
+        return f"{self.layout}:{self.path}"
+
+
+def parse_dataset_name(name: str | Path) -> tuple[str, Path]:
+    """``"lrs2:/data/mvlrs_v1"`` → ``("lrs2", Path)``; a bare path → its layout from what it is.
+
+    A name whose text before the first ``:`` is not one of :data:`LAYOUTS` is a path.
+    """
+    text = str(name)
+    layout, sep, rest = text.partition(":")
+    if sep and layout.lower() in LAYOUTS and not Path(text).exists():
+        if not rest.strip():
+            raise InputError(f"--dataset {text}: give a path after '{layout}:'")
+        return layout.lower(), Path(rest).expanduser().absolute()
+    p = Path(text).expanduser().absolute()
+    if not p.exists():
+        raise InputError(f"{p}: dataset not found (give a folder of videos, a .csv/.jsonl manifest or "
+                         f"LAYOUT:PATH with LAYOUT one of {', '.join(LAYOUTS)})")
+    if p.is_dir():
+        return "folder", p
+    if p.suffix.lower() in MANIFEST_SUFFIXES:
+        return p.suffix.lower()[1:], p
+    raise InputError(f"{p}: not a dataset; give a folder of videos, a .csv/.jsonl manifest or LAYOUT:PATH "
+                     f"({', '.join(LAYOUTS)})")
+
+
+def open_dataset(name: str | Path, subset: int | None = None, seed: int = 0) -> Dataset:
+    """Open the dataset ``name`` (see :func:`parse_dataset_name`); keep ``subset`` clips chosen with ``seed``.
 
     Raises :class:`InputError` (one line) for a dataset that cannot be used.
     """
-    p = Path(path).expanduser().absolute()
+    from retalk.evaluate import layouts
+
+    layout, p = parse_dataset_name(name)
     if not p.exists():
-        raise InputError(f"{p}: dataset not found (give a folder of videos or a .csv/.jsonl manifest)")
-    if p.is_dir():
+        raise InputError(f"{p}: dataset not found")
+    if layout == "folder":
+        if not p.is_dir():
+            raise InputError(f"{p}: folder: needs a folder of videos")
         clips = _scan_folder(p)
-    elif p.suffix.lower() == ".csv":
-        clips = _read_csv(p)
-    elif p.suffix.lower() == ".jsonl":
-        clips = _read_jsonl(p)
+    elif layout in ("csv", "jsonl"):
+        if not p.is_file():
+            raise InputError(f"{p}: {layout}: needs a manifest file")
+        clips = _read_csv(p) if layout == "csv" else _read_jsonl(p)
+    elif layout == "lrs2":
+        clips = _unique(layouts.read_lrs2(p), p)
     else:
-        raise InputError(f"{p}: not a dataset; give a folder of videos or a .csv/.jsonl manifest")
+        clips = layouts.read_hdtf(p)
     if not clips:
         raise InputError(f"{p}: the dataset has no clips")
     clips.sort(key=lambda c: c.id)
-    log.info("dataset %s: %d clip(s)", p, len(clips))
-    return clips
+    n_total = len(clips)
+    if subset is not None:
+        clips = subset_clips(clips, subset, seed)
+    missing = sum(not c.video.is_file() or (c.audio is not None and not c.audio.is_file()) for c in clips)
+    if missing and layout != "lrs2":  # lrs2 says it itself
+        log.warning("%s: %d clip(s) name a file that does not exist; their rows will fail", p, missing)
+    log.info("dataset %s:%s: %d clip(s)%s", layout, p, len(clips), f" of {n_total}" if subset is not None else "")
+    return Dataset(layout, p, tuple(clips), n_total, seed if subset is not None else None)
 
 
-def _check_id(clip_id: str, where: str) -> str:
+def load_dataset(path: str | Path) -> list[Clip]:
+    """Clips of the dataset ``path`` (any name :func:`open_dataset` takes), sorted by id."""
+    return list(open_dataset(path).clips)
+
+
+def subset_clips(clips: Sequence[Clip], n: int, seed: int) -> list[Clip]:
+    """``n`` of ``clips`` drawn without replacement by ``numpy.random.default_rng(seed)``, in the given order."""
+    if n < 1:
+        raise InputError(f"--subset must be at least 1, got {n}")
+    if n >= len(clips):
+        return list(clips)
+    keep = np.sort(np.random.default_rng(seed).choice(len(clips), size=n, replace=False))
+    return [clips[int(i)] for i in keep]
+
+
+def check_id(clip_id: str, where: str) -> str:
+    """``clip_id`` stripped, or :class:`InputError` when it cannot be a file name (``where``: for the message)."""
     clip_id = clip_id.strip()
     if not clip_id or clip_id in (".", "..") or clip_id.startswith(".") or _BAD_ID.search(clip_id):
         raise InputError(f"{where}: clip id {clip_id!r} cannot be a file name (no slashes, no leading dot)")
@@ -123,27 +201,23 @@ def _scan_folder(folder: Path) -> list[Clip]:
     if orphans:
         log.warning("%s: %d audio file(s) without a video of the same name are ignored (e.g. %s)",
                     folder, len(orphans), audios[orphans[0]].name)
-    return [Clip(_check_id(stem, str(folder)), v, audios.get(stem)) for stem, v in videos.items()]
+    return [Clip(check_id(stem, str(folder)), v, audios.get(stem)) for stem, v in videos.items()]
 
 
 def _entry_to_clip(entry: dict, base: Path, where: str) -> Clip:
     video = str(entry.get("video") or "").strip()
     if not video:
         raise InputError(f"{where}: no video given")
-    vpath = _resolve(video, base)
-    if not vpath.is_file():
-        raise InputError(f"{where}: video {video!r} not found ({vpath})")
+    vpath = _resolve(video, base)  # a missing file is the clip's failure, recorded when it runs
     audio = str(entry.get("audio") or "").strip()
     apath = _resolve(audio, base) if audio else None
-    if apath is not None and not apath.is_file():
-        raise InputError(f"{where}: audio {audio!r} not found ({apath})")
     clip_id = str(entry.get("id") or "").strip() or vpath.stem
-    return Clip(_check_id(clip_id, where), vpath, apath)
+    return Clip(check_id(clip_id, where), vpath, apath)
 
 
 def _resolve(text: str, base: Path) -> Path:
     p = Path(text).expanduser()
-    return p if p.is_absolute() else base / p
+    return (p if p.is_absolute() else base / p).absolute()
 
 
 def _unique(clips: list[Clip], where: Path) -> list[Clip]:

@@ -120,10 +120,10 @@ def versions(ray_used: bool) -> dict[str, str]:
 
 def write_summary_json(path: Path, summary: Summary, stats: Mapping[str, Mapping[str, Any]], *, dataset: str,
                        groups: Sequence[str], frame_step: int, backend: str, plots_note: str | None,
-                       ray_used: bool) -> None:
+                       ray_used: bool, extra: Mapping[str, Any] | None = None) -> None:
     """Write ``summary.json``: the run's options, counts, means, per-metric statistics, set metrics,
     unavailable groups with their metrics and reason, errors, versions and timings (non-finite numbers
-    as ``null``/``"inf"``)."""
+    as ``null``/``"inf"``); ``extra``: more top-level entries (the dataset's layout, subset, pairing)."""
     unavailable_json = {g: {"metrics": [m.name for m in METRICS + SET_METRICS if m.group == g], "reason": why}
                         for g, why in summary.unavailable.items()}
     doc = {
@@ -136,12 +136,13 @@ def write_summary_json(path: Path, summary: Summary, stats: Mapping[str, Mapping
         "unavailable": unavailable_json, "errors": summary.errors, "plots": plots_note or "ok",
         "versions": versions(ray_used), "elapsed_s": round(summary.elapsed_s, 3),
         "stages_s": {k: round(v, 3) for k, v in summary.stages_s.items()},
+        **(extra or {}),
     }
     write_atomic(path, json.dumps(json_value(doc), indent=2, ensure_ascii=False) + "\n")
 
 
 def write_report(path: Path, summary: Summary, stats: Mapping[str, Mapping[str, Any]], dataset: str,
-                  plots_note: str | None) -> None:
+                  plots_note: str | None, notes: Sequence[str] = ()) -> None:
     """Write ``report.md``: summary table, set metrics, unavailable groups, per-clip table, errors, plots."""
     def cell(v: Any) -> str:
         if v is None:
@@ -153,6 +154,7 @@ def write_report(path: Path, summary: Summary, stats: Mapping[str, Mapping[str, 
     lines = [f"# retalk eval: `{summary.engine}` engine, {summary.protocol} protocol", "",
              f"Dataset `{dataset}`: {summary.n_clips} clip(s), {summary.n_ok} ok, {summary.n_error} failed, "
              f"{summary.n_resumed} reused from an earlier run. Seed {summary.seed}.", "",
+             *[line for note in notes for line in (note, "")],
              "## Summary (mean over clips)", "", "| metric | mean | std | clips | unit | better |",
              "|---|---:|---:|---:|---|---|"]
     for name, st in stats.items():

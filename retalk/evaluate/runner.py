@@ -25,7 +25,8 @@ same rows (sorted by clip id); only the timing columns ``render_s`` and ``score_
 Outputs in ``out_dir``: ``results.csv``, ``summary.json``, ``report.md``, ``plots/per_clip.png``,
 ``plots/sync_offset_hist.png`` and ``videos/``.
 
-This module is the orchestration only; the jobs live in :mod:`.columns` (schema), :mod:`.clip`
+This module is the orchestration only; the jobs live in :mod:`.dataset` and :mod:`.layouts` (what to
+run), :mod:`.progress` (the bar, each warning once), :mod:`.columns` (schema), :mod:`.clip`
 (one clip), :mod:`.backends` (serial, pool, Ray), :mod:`.results` (files), :mod:`.weights`
 (optional networks), :mod:`.set_metrics` (FID/KID) and :mod:`.report` (summary, report, plots).
 """
@@ -38,8 +39,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from retalk.errors import InputError, RetalkError
 from retalk.evaluate.backends import import_ray, ray_session, run_local, run_ray
@@ -61,7 +60,8 @@ from retalk.evaluate.columns import (
     one_line,
     select_groups,
 )
-from retalk.evaluate.dataset import PROTOCOLS, Pair, load_dataset, pair_clips
+from retalk.evaluate.dataset import PROTOCOLS, UNPAIRED_NOTE, Dataset, Pair, open_dataset, pair_clips
+from retalk.evaluate.progress import RunProgress, frame_count, warn_once
 from retalk.evaluate.report import Summary, metric_stats, write_plots, write_report, write_summary_json
 from retalk.evaluate.results import ResultsAppender, read_results, write_results
 from retalk.evaluate.set_metrics import fid_kid
@@ -81,6 +81,7 @@ class _Run:
     """The options of one :func:`evaluate` call, validated."""
 
     dataset: str
+    layout: str
     engine: str
     out: Path
     protocol: str
@@ -92,16 +93,20 @@ class _Run:
     progress: bool
     checkpoints: str | None
     device: str | None = None
+    subset: int | None = None
+    n_dataset: int = 0
 
 
 def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol: str = "paired", workers: int = 1,
              ray: str | None = None, seed: int = 0, checkpoints: str | Path | None = None,
              metrics: Sequence[str] | str = ("default",), progress: bool = True, frame_step: int = 1,
-             device: str | None = None) -> Summary:
+             device: str | None = None, subset: int | None = None) -> Summary:
     """Run ``engine`` over ``dataset`` under ``protocol``, score every clip, write the report to ``out_dir``.
 
     Args:
-        dataset: a folder of videos (with optional same-name audio files) or a .csv/.jsonl manifest.
+        dataset: ``LAYOUT:PATH`` (``lrs2:``, ``hdtf:``, ``folder:``, ``csv:``, ``jsonl:``) or a path: a
+            folder of videos (with optional same-name audio files) or a .csv/.jsonl manifest
+            (see :mod:`retalk.evaluate.dataset` and :mod:`retalk.evaluate.layouts`).
         engine: lip-sync engine name (``builtin``, ``wav2lip``, ``passthrough``).
         out_dir: output folder (created); a repeated run into it skips finished clips.
         protocol: ``paired`` (own speech, reconstruction) or ``unpaired`` (another clip's speech).
@@ -109,18 +114,21 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
             (with ``ray="local"``: the CPUs given to the local Ray runtime).
         ray: None (no Ray), ``"local"`` (start a Ray runtime on this machine), ``"auto"`` or an
             address (join an existing cluster; dataset and ``out_dir`` must be on storage every node sees).
-        seed: seed of the unpaired derangement.
+        seed: seed of the unpaired derangement and of the ``subset`` draw.
         checkpoints: folder with ``syncnet_v2.model``, the FID Inception weights and the engine's
             weights (default ``$RETALK_CHECKPOINTS`` or ``./checkpoints``).
         metrics: metric groups (see :data:`GROUPS`), ``"default"`` for all.
-        progress: show a progress bar over clips.
+        progress: show a progress bar (frames and clips, with an ETA).
         frame_step: per-frame picture metrics (CPBD, PSNR, SSIM, FID/KID) use every N-th frame.
         device: torch device of a neural engine (``cpu``, ``cuda``, ``cuda:N``; None: automatic).
             The metric networks run on the CPU.
+        subset: run on this many clips of the dataset only, drawn with ``seed`` (None: all).
 
     Raises :class:`RetalkError` (one line) for a bad dataset, engine, protocol or output folder,
-    and :class:`MissingDependencyError` when ``ray`` is given and Ray is not installed.  An
-    exception of another type raised while a clip is scored is a bug in retalk and propagates.
+    and :class:`MissingDependencyError` when ``ray`` is given and Ray is not installed: the run
+    could not start.  Each clip's own problem (a missing or unreadable file, no face, an engine
+    error raised as a :class:`RetalkError`) is a failed row, and the run goes on.  An exception
+    of another type raised while a clip is scored is a bug in retalk and propagates.
     """
     t_start = time.perf_counter()
     # 1. check the options, the dataset and the output folder before any work
@@ -139,7 +147,8 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
     device = check_device_name(device)
     if ray is not None:
         import_ray()
-    pairs = pair_clips(load_dataset(dataset), protocol, seed)
+    ds: Dataset = open_dataset(dataset, subset, seed)
+    pairs = pair_clips(ds.clips, protocol, seed)
     out = Path(out_dir).expanduser().absolute()
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
@@ -149,10 +158,11 @@ def evaluate(dataset: str | Path, engine: str, out_dir: str | Path, *, protocol:
             raise InputError(f"{out} holds results of engine {r['engine']!r} ({r['protocol']}); "
                              f"use another --out for engine {engine!r} ({protocol})")
     ck = str(Path(checkpoints).expanduser().absolute()) if checkpoints else None
-    run = _Run(dataset=str(Path(dataset).expanduser().absolute()), engine=engine, out=out, protocol=protocol,
-               workers=workers, ray=ray, seed=seed, groups=groups, frame_step=frame_step, progress=progress,
-               checkpoints=ck, device=device)
+    run = _Run(dataset=str(ds.path), layout=ds.layout, subset=subset, n_dataset=ds.n_total, engine=engine, out=out,
+               protocol=protocol, workers=workers, ray=ray, seed=seed, groups=groups, frame_step=frame_step,
+               progress=progress, checkpoints=ck, device=device)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(warn_once())
         ray_api = stack.enter_context(ray_session(ray, workers)) if ray is not None else None
         return _execute(run, pairs, previous, ray_api, t_start)
 
@@ -167,7 +177,7 @@ def _execute(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[st
     stages["setup"] = time.perf_counter() - t_start
 
     t = time.perf_counter()
-    rows = _run_clips(run, tasks, kept, len(pairs), syncnet, ray_api)  # 5. render and score the clips
+    rows = _run_clips(run, tasks, kept, syncnet, ray_api)  # 5. render and score the clips
     ordered = [rows[p.clip.id] for p in sorted(pairs, key=lambda p: p.clip.id)]
     write_results(run.out / RESULTS_CSV, ordered)
     stages["clips"] = time.perf_counter() - t
@@ -240,22 +250,24 @@ def _plan(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[str, 
     return kept, tasks
 
 
-def _run_clips(run: _Run, tasks: Sequence[ClipTask], kept: Mapping[str, dict[str, str]], n_total: int,
-               syncnet: Any, ray_api: Any) -> dict[str, dict[str, str]]:
+def _run_clips(run: _Run, tasks: Sequence[ClipTask], kept: Mapping[str, dict[str, str]], syncnet: Any,
+               ray_api: Any) -> dict[str, dict[str, str]]:
     """Run ``tasks`` on the chosen backend, appending each row to ``results.csv`` as it finishes; → rows by id."""
     rows = dict(kept)
     if not tasks:
         return rows
+    # the bar's unit is the frame (read from the headers only when a bar is shown); its postfix counts clips
+    ids = [t.clip_id for t in tasks] + list(kept)
+    videos = {t.clip_id: t.video for t in tasks} | {i: r["video"] for i, r in kept.items()}
+    frames = {i: frame_count(videos[i]) if run.progress else 1 for i in ids}
     backend: Iterator[dict[str, str]] = (run_ray(ray_api, tasks) if ray_api is not None
                                          else run_local(tasks, run.workers, syncnet))
-    with tqdm(total=n_total, initial=len(kept), desc=f"eval {run.engine}", unit="clip",
-              disable=not run.progress) as bar, ResultsAppender(run.out / RESULTS_CSV) as append:
+    with RunProgress(frames, list(kept), f"eval {run.engine}", run.progress) as bar, \
+            ResultsAppender(run.out / RESULTS_CSV) as append:
         for row in backend:
             rows[row["id"]] = row
             append(row)
-            bar.update(1)
-            if row["status"] != "ok":
-                bar.set_postfix_str(f"{sum(r['status'] != 'ok' for r in rows.values())} failed")
+            bar.finished(row["id"], row["status"] == "ok")
     return rows
 
 
@@ -297,6 +309,24 @@ def _report(run: _Run, ordered: Sequence[dict[str, str]], set_metrics: dict[str,
     backend = f"ray:{run.ray}" if run.ray is not None else ("local" if run.workers <= 1
                                                              else f"process-pool:{run.workers}")
     write_summary_json(run.out / SUMMARY_JSON, summary, stats, dataset=run.dataset, groups=run.groups,
-                       frame_step=run.frame_step, backend=backend, plots_note=plots_note, ray_used=run.ray is not None)
-    write_report(run.out / REPORT_MD, summary, stats, run.dataset, plots_note)
+                       frame_step=run.frame_step, backend=backend, plots_note=plots_note, ray_used=run.ray is not None,
+                       extra=_dataset_record(run))
+    write_report(run.out / REPORT_MD, summary, stats, run.dataset, plots_note, notes=_dataset_notes(run))
     return summary
+
+
+def _dataset_record(run: _Run) -> dict[str, Any]:
+    """``summary.json``'s record of the dataset's layout, the subset drawn and how the protocol paired clips."""
+    return {"dataset_layout": run.layout, "dataset_clips": run.n_dataset,
+            "subset": None if run.subset is None else {"clips": run.subset, "seed": run.seed},
+            "pairing": UNPAIRED_NOTE if run.protocol == "unpaired" else "each video is driven by its own speech"}
+
+
+def _dataset_notes(run: _Run) -> list[str]:
+    """The same record as :func:`_dataset_record`, as sentences for ``report.md``."""
+    notes = [f"Layout `{run.layout}`, {run.n_dataset} clip(s) in the dataset"
+             + (f"; a subset of {run.subset} drawn with seed {run.seed}." if run.subset is not None else ".")]
+    if run.protocol == "unpaired":
+        notes.append(f"Pairing: {UNPAIRED_NOTE}; seed {run.seed}. Each row's `audio_id` names the clip whose "
+                     "speech drove it.")
+    return notes
