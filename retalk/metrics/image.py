@@ -55,9 +55,56 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None, **kwargs
 
     a, b = _pair(a, b)
     rng = _default_range(a, data_range)
+    if not kwargs and a.ndim in (2, 3) and min(a.shape[:2]) >= SSIM_WIN:
+        return _ssim_box(a, b, rng)
     channel_axis = -1 if a.ndim == 3 else None
     return float(structural_similarity(a.astype(np.float64), b.astype(np.float64), data_range=rng,
                                        channel_axis=channel_axis, **kwargs))
+
+
+SSIM_WIN = 7
+"""Side of scikit-image's default uniform SSIM window (pixels)."""
+
+
+def _ssim_box(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """scikit-image's default SSIM (7×7 uniform window, sample covariance, K1 0.01, K2 0.03) in one pass.
+
+    The five window sums of every channel are one OpenCV box filter over a (H, W, 5·C) stack
+    (float32 for 8-bit pictures, whose sums of at most 49·255² are whole numbers below 2²⁴ and so
+    exact; float64 otherwise); only windows wholly inside the picture are kept (scikit-image crops
+    the 3-pixel border, so the border mode never matters).  Equal to ``structural_similarity`` up
+    to the float rounding of the window means (about 1e-12 relative).
+    """
+    import cv2
+
+    exact = a.dtype == np.uint8 and b.dtype == np.uint8  # window sums of 8-bit products are exact in float32
+    x = a.astype(np.float32 if exact else np.float64)
+    y = b.astype(x.dtype)
+    if x.ndim == 2:
+        x, y = x[:, :, None], y[:, :, None]
+    c = x.shape[2]
+    pad = (SSIM_WIN - 1) // 2
+    sums = cv2.boxFilter(np.concatenate([x, y, x * x, y * y, x * y], axis=2), -1, (SSIM_WIN, SSIM_WIN),
+                         normalize=False, borderType=cv2.BORDER_REFLECT)
+    m = sums.reshape(sums.shape[0], sums.shape[1], -1)[pad:-pad, pad:-pad].transpose(2, 0, 1).astype(np.float64)
+    m /= SSIM_WIN ** 2  # (5·C, h, w) window means, one contiguous plane each
+    ux, uy, uxx, uyy, uxy = (m[k * c:(k + 1) * c] for k in range(5))
+    cov_norm = SSIM_WIN ** 2 / (SSIM_WIN ** 2 - 1.0)
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    uxuy = ux * uy
+    sq = ux * ux
+    sq += uy * uy
+    num = 2.0 * uxuy + c1
+    num *= 2.0 * cov_norm * (uxy - uxuy) + c2
+    var = uxx + uyy
+    var -= sq
+    var *= cov_norm
+    var += c2
+    sq += c1
+    sq *= var
+    s = num / sq
+    return float(s.mean(axis=(1, 2)).mean())
 
 
 def box_mask(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> np.ndarray:
