@@ -33,6 +33,8 @@ FACE_MARGIN = 0.10
 """PSNR outside the face excludes the source's landmark box grown by this fraction of its size on each side."""
 AV_MIN_OVERLAP = 10
 """Frames of both mouth opening and sound that the AV offset needs."""
+KEEP_FRAMES_BYTES = 512 * 2**20
+"""Decoded frames of the rendered video kept for LSE's crops (bytes); a longer clip is decoded a second time."""
 CHECKPOINT_OPTION = {"wav2lip": "checkpoint"}
 """Engines that take a checkpoint (file or folder) option, and its keyword."""
 
@@ -121,13 +123,14 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
     those that could not be computed.
 
     One decoding pass tracks every frame of the rendered video (and, for ``paired``, of the
-    source, whose frame *i* the output's frame *i* shows); per-frame picture metrics use every
-    ``task.frame_step``-th frame.  LSE needs a second pass for the SyncNet crops.
+    source, whose frame *i* the output's frame *i* shows) once; every metric shares those frames
+    and landmarks.  Per-frame picture metrics use every ``task.frame_step``-th frame.  LSE's
+    SyncNet crops come from the decoded frames, kept in memory up to :data:`KEEP_FRAMES_BYTES`
+    (a longer clip is decoded a second time).
     """
     from retalk.face.tracker import FaceTracker
     from retalk.media import iter_frames, load_audio, probe_video
     from retalk.media.video import prefetch
-    from retalk.metrics import cpbd, cpbd_face, psnr, psnr_outside, ssim
 
     groups = set(task.groups)
     notes: list[str] = []
@@ -145,10 +148,15 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
     sharp_face: list[float] = []
     pic: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_outside": []}
     src_lms: list[np.ndarray | None] = []
+    kept: list[np.ndarray] | None = [] if "lse" in groups and task.lse else None  # SyncNet's crops come from these
     n = 0
     try:
         for i, frame in enumerate(prefetch(iter_frames(info))):
             n += 1
+            if kept is not None:
+                kept.append(frame)
+                if len(kept) * frame.nbytes > KEEP_FRAMES_BYTES:
+                    kept = None  # a long clip: LSE decodes it again instead
             lm = gen_tracker.update(frame)
             src = next(src_frames, None) if src_frames is not None else None
             if src is not None and src_tracker is not None:
@@ -156,19 +164,9 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
             if i % step:
                 continue
             if "sharpness" in groups:
-                _attempt(notes, "cpbd", lambda f=frame: sharp.append(cpbd(_cpbd_sized(f))))
-                if lm is not None:
-                    face = _face_block(_bbox(lm), frame.shape)
-                    _attempt(notes, "cpbd_face",
-                             lambda f=frame, b=face: sharp_face.append(cpbd_face(_cpbd_sized(f), b)))
+                _sharpness(notes, frame, lm, sharp, sharp_face)
             if src is not None and src.shape == frame.shape:
-                pic["psnr"].append(psnr(frame, src))
-                pic["ssim"].append(ssim(frame, src))
-                if src_lms[-1] is not None:
-                    face = _grow(_bbox(src_lms[-1]), FACE_MARGIN)
-                    _attempt(notes, "psnr_outside",
-                             lambda f=frame, s=src, b=face: pic["psnr_outside"].append(
-                                 psnr_outside(f, s, _leaves_pixels(b, f.shape))))
+                _reference_pictures(notes, frame, src, src_lms[-1], pic)
     finally:
         gen_track = gen_tracker.finish(smooth=False)
         if src_tracker is not None:
@@ -235,7 +233,8 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
             def lse() -> None:
                 from retalk.metrics.lse import lse_of_video
 
-                res = lse_of_video(iter_frames(info), gen_track.boxes, valid, fps, audio.samples, syncnet)
+                frames = iter(kept) if kept is not None else iter_frames(info)
+                res = lse_of_video(frames, gen_track.boxes, valid, fps, audio.samples, syncnet)
                 values.update(lse_d=res.lse_d, lse_c=res.lse_c, lse_offset=res.offset)
 
             _attempt(notes, "lse", lse)
@@ -253,6 +252,37 @@ def _attempt(notes: list[str], name: str, fn: Callable[[], None]) -> None:
     except RetalkError as exc:
         if not any(n.startswith(f"{name}: ") for n in notes):
             notes.append(f"{name}: {one_line(exc)}")
+
+
+def _sharpness(notes: list[str], frame: np.ndarray, lm: np.ndarray | None, sharp: list[float],
+               sharp_face: list[float]) -> None:
+    """Append the CPBD of ``frame`` (H, W, 3) uint8 RGB to ``sharp`` and, when it has landmarks ``lm``, of its face
+    block to ``sharp_face`` (:func:`~retalk.metrics.cpbd_face`'s values: the grey picture is made once)."""
+    from retalk.metrics.cpbd import cpbd_gray, face_window, to_gray255
+
+    gray = to_gray255(frame)
+    integral = frame.dtype == np.uint8
+    _attempt(notes, "cpbd", lambda: sharp.append(cpbd_gray(_cpbd_sized(gray), integral)))
+    if lm is not None:
+        rows, cols = face_window(frame.shape, _face_block(_bbox(lm), frame.shape))
+        _attempt(notes, "cpbd_face", lambda: sharp_face.append(cpbd_gray(_cpbd_sized(gray)[rows, cols], integral)))
+
+
+def _reference_pictures(notes: list[str], frame: np.ndarray, src: np.ndarray, src_lm: np.ndarray | None,
+                        pic: dict[str, list[float]]) -> None:
+    """Append PSNR, SSIM and (when the source frame has landmarks ``src_lm``) PSNR outside its grown face box
+    of ``frame`` against its source frame ``src`` (both (H, W, 3) uint8) to ``pic``'s lists."""
+    from retalk.metrics import psnr_and_outside, ssim
+
+    boxes: list[np.ndarray] = []
+    if src_lm is not None:
+        grown = _grow(_bbox(src_lm), FACE_MARGIN)
+        _attempt(notes, "psnr_outside", lambda: boxes.append(_leaves_pixels(grown, frame.shape)))
+    whole, outside = psnr_and_outside(frame, src, boxes[0] if boxes else None)
+    pic["psnr"].append(whole)
+    pic["ssim"].append(ssim(frame, src))
+    if outside is not None:
+        pic["psnr_outside"].append(outside)
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -14,7 +14,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["box_mask", "psnr", "psnr_outside", "ssim"]
+__all__ = ["box_mask", "psnr", "psnr_and_outside", "psnr_outside", "ssim"]
 
 
 def _default_range(a: np.ndarray, data_range: float | None) -> float:
@@ -137,14 +137,19 @@ def _ssim_map_8bit(sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, syy: np.ndar
 
 def box_mask(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> np.ndarray:
     """Bool (H, W) mask, True inside ``box`` = (x1, y1, x2, y2) in pixels (rounded outward, clipped)."""
+    r0, r1, c0, c1 = _box_window(shape, box)
+    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
+    mask[r0:r1, c0:c1] = True
+    return mask
+
+
+def _box_window(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> tuple[int, int, int, int]:
+    """Rows r0:r1 and columns c0:c1 of ``box`` (x1, y1, x2, y2) rounded outward and clipped; empty when outside."""
     h, w = int(shape[0]), int(shape[1])
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
-    mask = np.zeros((h, w), dtype=bool)
     c0, r0 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
-    c1, r1 = min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
-    if c1 > c0 and r1 > r0:
-        mask[r0:r1, c0:c1] = True
-    return mask
+    c1, r1 = max(c0, min(w, int(np.ceil(x2)))), max(r0, min(h, int(np.ceil(y2))))
+    return r0, r1, c0, c1
 
 
 def psnr_outside(a: np.ndarray, b: np.ndarray, face: np.ndarray | tuple[float, float, float, float],
@@ -173,6 +178,32 @@ def psnr_outside(a: np.ndarray, b: np.ndarray, face: np.ndarray | tuple[float, f
     sse = float(per_pixel.sum()) - float(per_pixel[mask].sum())
     channels = 1 if a.ndim == 2 else a.shape[2]
     return _psnr_from_mse(max(sse, 0.0) / (n_pixels * channels), _default_range(a, data_range))
+
+
+def psnr_and_outside(a: np.ndarray, b: np.ndarray, face: tuple[float, float, float, float] | np.ndarray | None,
+                     data_range: float | None = None) -> tuple[float, float | None]:
+    """:func:`psnr` and, when ``face`` (a box x1, y1, x2, y2 in pixels) is given, :func:`psnr_outside`, in dB,
+    from one squared-error pass.
+
+    Integer pictures give the very same values as the two functions (their error sums are exact
+    integers); float pictures agree to float rounding.  Raises ``ValueError`` when the box covers
+    the whole picture.
+    """
+    a, b = _pair(a, b)
+    rng = _default_range(a, data_range)
+    sq = _squared_error(a, b)
+    exact = np.issubdtype(sq.dtype, np.integer)
+    total = int(sq.sum(dtype=np.int64)) if exact else float(np.sum(sq, dtype=np.float64))
+    whole = _psnr_from_mse(total / sq.size, rng)
+    if face is None:
+        return whole, None
+    r0, r1, c0, c1 = _box_window(a.shape, face)
+    inside = sq[r0:r1, c0:c1].sum(dtype=np.int64 if exact else np.float64)
+    n_pixels = a.shape[0] * a.shape[1] - (r1 - r0) * (c1 - c0)
+    if n_pixels == 0:
+        raise ValueError("the face covers the whole picture: no pixels outside it")
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    return whole, _psnr_from_mse(max(float(total) - float(inside), 0.0) / (n_pixels * channels), rng)
 
 
 def _squared_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
