@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from retalk.evaluate.clip import ClipTask, score_clip
@@ -90,3 +91,73 @@ def test_score_clip_values_are_pinned(clips, syncnet, case):
     values, notes = score_clip(task, syncnet)
     assert notes == []
     _check(values, PINNED[case])
+
+
+# ----------------------------------------------------------------------------- the faster pieces
+def _pictures(shape, seed, dtype=np.uint8):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, shape).astype(np.float64)
+    from scipy.ndimage import gaussian_filter
+
+    a = gaussian_filter(base, 1.5)
+    b = np.clip(a + rng.normal(0, 6, shape), 0, 255)
+    if dtype == np.uint8:
+        return np.round(a).astype(np.uint8), np.round(b).astype(np.uint8)
+    return a / 255.0, b / 255.0
+
+
+@pytest.mark.parametrize("shape, dtype", [((70, 90, 3), np.uint8), ((64, 80), np.uint8), ((33, 41, 3), np.float64),
+                                          ((7, 7, 3), np.uint8)])
+def test_ssim_matches_scikit_image(shape, dtype):
+    """The box-filter SSIM against scikit-image's structural_similarity (the reference) to 1e-9."""
+    from skimage.metrics import structural_similarity
+
+    from retalk.metrics import ssim
+
+    a, b = _pictures(shape, 1, dtype)
+    rng = 255.0 if dtype == np.uint8 else 1.0
+    want = structural_similarity(a.astype(np.float64), b.astype(np.float64), data_range=rng,
+                                 channel_axis=-1 if len(shape) == 3 else None)
+    assert math.isclose(ssim(a, b), want, rel_tol=1e-9, abs_tol=1e-12)
+    assert ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_psnr_and_outside_equals_the_two_functions():
+    from retalk.metrics import psnr, psnr_and_outside, psnr_outside
+
+    a, b = _pictures((60, 80, 3), 2)
+    for box in ((10.2, 5.7, 40.1, 33.0), (-5, -5, 30, 90), (70, 50, 200, 200), (100, 100, 120, 120)):
+        whole, outside = psnr_and_outside(a, b, box)
+        assert whole == psnr(a, b) and outside == psnr_outside(a, b, box)  # integer sums: to the bit
+    assert psnr_and_outside(a, b, None) == (psnr(a, b), None)
+    with pytest.raises(ValueError, match="covers the whole picture"):
+        psnr_and_outside(a, b, (-1, -1, 80, 60))
+    fa, fb = a / 255.0, b / 255.0
+    whole, outside = psnr_and_outside(fa, fb, (10, 5, 40, 33))
+    assert math.isclose(whole, psnr(fa, fb), rel_tol=1e-12)
+    assert math.isclose(outside, psnr_outside(fa, fb, (10, 5, 40, 33)), rel_tol=1e-12)
+
+
+def test_cpbd_pieces_equal_their_slow_forms():
+    """OpenCV's Sobel response equals scipy's to the bit on whole grey levels; the vectorised run lengths equal a
+    column loop; the face window of a shared grey picture gives cpbd_face's value."""
+    from retalk.metrics import cpbd_face
+    from retalk.metrics.cpbd import _runs_ending_at, _runs_starting_at, cpbd_gray, face_window, sobel_vertical_edges, to_gray255
+
+    a, _ = _pictures((130, 150, 3), 3)
+    gray = to_gray255(a)
+    assert np.array_equal(sobel_vertical_edges(gray, integral=True), sobel_vertical_edges(gray, integral=False))
+    cond = np.random.default_rng(4).random((5, 40)) < 0.6
+    loop = np.zeros(cond.shape, np.int64)
+    for r in range(cond.shape[0]):
+        run = 0
+        for c in range(cond.shape[1]):
+            run = run + 1 if cond[r, c] else 0
+            loop[r, c] = run
+    assert np.array_equal(_runs_ending_at(cond), loop)
+    assert np.array_equal(_runs_starting_at(cond), _runs_ending_at(cond[:, ::-1])[:, ::-1])
+    box = (20.4, 10.5, 100.2, 90.9)
+    rows, cols = face_window(a.shape, box)
+    assert cpbd_gray(gray[rows, cols], True) == cpbd_face(a, box)
+    with pytest.raises(ValueError, match="outside"):
+        face_window(a.shape, (200, 200, 300, 300))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,22 +25,20 @@ import numpy as np
 from retalk.dsp import runs
 from retalk.errors import InputError, RetalkError
 from retalk.evaluate.columns import COLUMNS, UNAVAILABLE, fmt, one_line
+from retalk.evaluate.frame_metrics import FrameMetrics, Unscorable
+from retalk.evaluate.frame_metrics import attempt as _attempt
+from retalk.evaluate.frame_metrics import cpbd_sized as _cpbd_sized  # noqa: F401 - kept under its old name
+from retalk.evaluate.frame_metrics import leaves_pixels as _leaves_pixels  # noqa: F401 - kept under its old name
 from retalk.face.landmarks import opening_series
 
 log = logging.getLogger(__name__)
 
-FACE_MARGIN = 0.10
-"""PSNR outside the face excludes the source's landmark box grown by this fraction of its size on each side."""
 AV_MIN_OVERLAP = 10
 """Frames of both mouth opening and sound that the AV offset needs."""
 KEEP_FRAMES_BYTES = 512 * 2**20
 """Decoded frames of the rendered video kept for LSE's crops (bytes); a longer clip is decoded a second time."""
 CHECKPOINT_OPTION = {"wav2lip": "checkpoint"}
 """Engines that take a checkpoint (file or folder) option, and its keyword."""
-
-
-class Unscorable(InputError):
-    """A metric cannot be computed for this clip (too short, no face, a picture too small): a note, not a failure."""
 
 
 @dataclass(frozen=True)
@@ -144,29 +142,27 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
     gen_tracker = FaceTracker()
     src_tracker = FaceTracker() if reference else None
     src_frames = iter_frames(probe_video(task.video)) if reference else None
-    sharp: list[float] = []
-    sharp_face: list[float] = []
-    pic: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_outside": []}
     src_lms: list[np.ndarray | None] = []
     kept: list[np.ndarray] | None = [] if "lse" in groups and task.lse else None  # SyncNet's crops come from these
     n = 0
     try:
-        for i, frame in enumerate(prefetch(iter_frames(info))):
-            n += 1
-            if kept is not None:
-                kept.append(frame)
-                if len(kept) * frame.nbytes > KEEP_FRAMES_BYTES:
-                    kept = None  # a long clip: LSE decodes it again instead
-            lm = gen_tracker.update(frame)
-            src = next(src_frames, None) if src_frames is not None else None
-            if src is not None and src_tracker is not None:
-                src_lms.append(src_tracker.update(src))
-            if i % step:
-                continue
-            if "sharpness" in groups:
-                _sharpness(notes, frame, lm, sharp, sharp_face)
-            if src is not None and src.shape == frame.shape:
-                _reference_pictures(notes, frame, src, src_lms[-1], pic)
+        with FrameMetrics(sharpness="sharpness" in groups) as per_frame:
+            for i, frame in enumerate(prefetch(iter_frames(info))):
+                n += 1
+                if kept is not None:
+                    kept.append(frame)
+                    if len(kept) * frame.nbytes > KEEP_FRAMES_BYTES:
+                        kept = None  # a long clip: LSE decodes it again instead
+                lm = gen_tracker.update(frame)
+                src = next(src_frames, None) if src_frames is not None else None
+                if src is not None and src_tracker is not None:
+                    src_lms.append(src_tracker.update(src))
+                if i % step:
+                    continue
+                paired = src is not None and src.shape == frame.shape
+                if "sharpness" in groups or paired:
+                    per_frame.submit(frame, lm, src if paired else None, src_lms[-1] if paired else None)
+            pic = per_frame.gather(notes)
     finally:
         gen_track = gen_tracker.finish(smooth=False)
         if src_tracker is not None:
@@ -180,8 +176,8 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
         notes.append("no face found in the rendered video")
 
     if "sharpness" in groups:
-        values["cpbd"] = _mean(sharp)
-        values["cpbd_face"] = _mean(sharp_face)
+        values["cpbd"] = _mean(pic["cpbd"])
+        values["cpbd_face"] = _mean(pic["cpbd_face"])
 
     lms, valid = gen_track.landmarks, gen_track.valid
     opening = opening_series(lms, valid)
@@ -224,8 +220,8 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
             values["lmd_face"] = lmd_face(lms[k], ref, normalize=True)
         else:
             notes.append("lmd: no frame with a face in both the source and the rendered video")
-        for name, vals in pic.items():
-            values[name] = _mean(vals)
+        for name in ("psnr", "ssim", "psnr_outside"):
+            values[name] = _mean(pic[name])
     if "lse" in groups:
         if not task.lse:
             values.update(lse_d=UNAVAILABLE, lse_c=UNAVAILABLE, lse_offset=UNAVAILABLE)
@@ -241,95 +237,8 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
     return values, notes
 
 
-def _attempt(notes: list[str], name: str, fn: Callable[[], None]) -> None:
-    """Run ``fn``; a metric the clip cannot give (a :class:`RetalkError`) adds a note instead of failing the clip.
-
-    Only the first failure of each metric is noted (per-frame metrics may fail on many frames).
-    Other exceptions are bugs and propagate.
-    """
-    try:
-        fn()
-    except RetalkError as exc:
-        if not any(n.startswith(f"{name}: ") for n in notes):
-            notes.append(f"{name}: {one_line(exc)}")
-
-
-def _sharpness(notes: list[str], frame: np.ndarray, lm: np.ndarray | None, sharp: list[float],
-               sharp_face: list[float]) -> None:
-    """Append the CPBD of ``frame`` (H, W, 3) uint8 RGB to ``sharp`` and, when it has landmarks ``lm``, of its face
-    block to ``sharp_face`` (:func:`~retalk.metrics.cpbd_face`'s values: the grey picture is made once)."""
-    from retalk.metrics.cpbd import cpbd_gray, face_window, to_gray255
-
-    gray = to_gray255(frame)
-    integral = frame.dtype == np.uint8
-    _attempt(notes, "cpbd", lambda: sharp.append(cpbd_gray(_cpbd_sized(gray), integral)))
-    if lm is not None:
-        rows, cols = face_window(frame.shape, _face_block(_bbox(lm), frame.shape))
-        _attempt(notes, "cpbd_face", lambda: sharp_face.append(cpbd_gray(_cpbd_sized(gray)[rows, cols], integral)))
-
-
-def _reference_pictures(notes: list[str], frame: np.ndarray, src: np.ndarray, src_lm: np.ndarray | None,
-                        pic: dict[str, list[float]]) -> None:
-    """Append PSNR, SSIM and (when the source frame has landmarks ``src_lm``) PSNR outside its grown face box
-    of ``frame`` against its source frame ``src`` (both (H, W, 3) uint8) to ``pic``'s lists."""
-    from retalk.metrics import psnr_and_outside, ssim
-
-    boxes: list[np.ndarray] = []
-    if src_lm is not None:
-        grown = _grow(_bbox(src_lm), FACE_MARGIN)
-        _attempt(notes, "psnr_outside", lambda: boxes.append(_leaves_pixels(grown, frame.shape)))
-    whole, outside = psnr_and_outside(frame, src, boxes[0] if boxes else None)
-    pic["psnr"].append(whole)
-    pic["ssim"].append(ssim(frame, src))
-    if outside is not None:
-        pic["psnr_outside"].append(outside)
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
-
-
-def _cpbd_sized(frame: np.ndarray) -> np.ndarray:
-    """``frame`` itself, after checking that it holds one CPBD block (64×64 px); :class:`Unscorable` if not."""
-    from retalk.metrics.cpbd import BLOCK
-
-    h, w = frame.shape[:2]
-    if h < BLOCK or w < BLOCK:
-        raise Unscorable(f"CPBD needs at least one {BLOCK}x{BLOCK} block; picture is {h}x{w}")
-    return frame
-
-
-def _leaves_pixels(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``box`` itself, after checking that it leaves pixels of a ``shape`` picture outside (as ``box_mask`` rounds)."""
-    h, w = shape[:2]
-    if (np.floor(box[0]) <= 0 and np.floor(box[1]) <= 0 and np.ceil(box[2]) >= w
-            and np.ceil(box[3]) >= h):
-        raise Unscorable("the face covers the whole picture: no pixels outside it")
-    return box
-
-
-def _bbox(lm: np.ndarray) -> np.ndarray:
-    """(x1, y1, x2, y2) pixel box of landmarks (478, >=2)."""
-    return np.concatenate([lm[:, :2].min(axis=0), lm[:, :2].max(axis=0)]).astype(np.float64)
-
-
-def _face_block(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``box`` widened about its centre to at least one CPBD block (64×64 px) and shifted inside the frame."""
-    from retalk.metrics.cpbd import BLOCK
-
-    h, w = shape[:2]
-    out = box.astype(np.float64).copy()
-    for lo, hi, size in ((0, 2, w), (1, 3, h)):
-        side = max(out[hi] - out[lo], float(min(BLOCK, size)))
-        centre = (out[lo] + out[hi]) / 2.0
-        a = min(max(0.0, centre - side / 2.0), size - side)
-        out[lo], out[hi] = a, a + side
-    return out
-
-
-def _grow(box: np.ndarray, margin: float) -> np.ndarray:
-    w, h = box[2] - box[0], box[3] - box[1]
-    return box + np.array([-margin * w, -margin * h, margin * w, margin * h])
 
 
 def _jitter(lms: np.ndarray, valid: np.ndarray) -> float:
