@@ -154,8 +154,20 @@ def test_cpbd_pieces_equal_their_slow_forms():
         for c in range(cond.shape[1]):
             run = run + 1 if cond[r, c] else 0
             loop[r, c] = run
-    assert np.array_equal(_runs_ending_at(cond), loop)
-    assert np.array_equal(_runs_starting_at(cond), _runs_ending_at(cond[:, ::-1])[:, ::-1])
+    rows, cols = np.indices(cond.shape).reshape(2, -1)
+    assert np.array_equal(_runs_ending_at(cond, rows, cols), loop.ravel())
+    flipped = cond[:, ::-1]
+    assert np.array_equal(_runs_starting_at(cond, rows, cols),
+                          _runs_ending_at(flipped, rows, cond.shape[1] - 1 - cols))
+    every = np.ones((2, 6), bool)  # no False at all, and a row of False only
+    every[1] = False
+    r, c = np.indices(every.shape).reshape(2, -1)
+    assert _runs_ending_at(every, r, c).tolist() == [1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0]
+    assert _runs_starting_at(every, r, c).tolist() == [6, 5, 4, 3, 2, 1, 0, 0, 0, 0, 0, 0]
+    full = np.ones((2, 3), bool)
+    r, c = np.indices(full.shape).reshape(2, -1)
+    assert _runs_ending_at(full, r, c).tolist() == [1, 2, 3, 1, 2, 3]
+    assert _runs_starting_at(full, r, c).tolist() == [3, 2, 1, 3, 2, 1]
     box = (20.4, 10.5, 100.2, 90.9)
     rows, cols = face_window(a.shape, box)
     assert cpbd_gray(gray[rows, cols], True) == cpbd_face(a, box)

@@ -121,20 +121,27 @@ def sobel_vertical_edges(gray: np.ndarray, integral: bool | None = None) -> np.n
     return horiz | vert
 
 
-def _runs_ending_at(cond: np.ndarray) -> np.ndarray:
-    """For each position of ``cond`` (H, W) bool, the number of consecutive True values ending there (leftwards).
+def _runs_ending_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For each (row, col) query, the number of consecutive True values of ``cond`` (H, W) bool ending at that
+    position, leftwards: ``col`` minus the column of the last False at or before it in its row (−1 if none).
 
-    Vectorised: the run length at column c is c minus the column of the last False at or before c
-    (−1 when there is none).
+    Found with a binary search in the flat positions of the False values, so the cost follows the
+    number of queries, not the picture.
     """
-    cols = np.arange(cond.shape[1], dtype=np.int32)
-    last_false = np.maximum.accumulate(np.where(cond, np.int32(-1), cols[None, :]), axis=1)
-    return cols[None, :] - last_false
+    w = cond.shape[1]
+    false_at = np.append(-1, np.flatnonzero(~cond))  # -1: a False before the first row
+    q = rows.astype(np.int64) * w + cols
+    last = false_at[np.searchsorted(false_at, q, side="right") - 1]
+    return np.where(last >= rows.astype(np.int64) * w, q - last, cols + 1).astype(np.int64)
 
 
-def _runs_starting_at(cond: np.ndarray) -> np.ndarray:
-    """For each position, the number of consecutive True values starting there (rightwards)."""
-    return _runs_ending_at(cond[:, ::-1])[:, ::-1]
+def _runs_starting_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For each (row, col) query, the number of consecutive True values of ``cond`` starting there, rightwards."""
+    w = cond.shape[1]
+    false_at = np.append(np.flatnonzero(~cond), cond.size)  # cond.size: a False after the last row
+    q = rows.astype(np.int64) * w + cols
+    nxt = false_at[np.searchsorted(false_at, q, side="left")]
+    return np.where(nxt < (rows.astype(np.int64) + 1) * w, nxt - q, w - cols).astype(np.int64)
 
 
 def _any_angle(grad_y: np.ndarray, grad_x: np.ndarray) -> bool:
@@ -175,8 +182,8 @@ def _edge_width_points(gray: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray,
     has_right = right_idx <= w - 2
     li = np.clip(left_idx, 0, w - 2)
     ri = np.clip(right_idx, 0, w - 2)
-    n_left = np.where(rising, _runs_ending_at(up)[rows, li], _runs_ending_at(down)[rows, li]) * has_left
-    n_right = np.where(rising, _runs_starting_at(up)[rows, ri], _runs_starting_at(down)[rows, ri]) * has_right
+    n_left = np.where(rising, _runs_ending_at(up, rows, li), _runs_ending_at(down, rows, li)) * has_left
+    n_right = np.where(rising, _runs_starting_at(up, rows, ri), _runs_starting_at(down, rows, ri)) * has_right
     width = (np.minimum(n_left, MAX_SIDE) + 1 + np.minimum(n_right, MAX_SIDE) + 1).astype(np.float64)
     keep = rising | falling
     return rows[keep], cols[keep], width[keep]
