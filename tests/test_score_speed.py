@@ -142,7 +142,8 @@ def test_cpbd_pieces_equal_their_slow_forms():
     """OpenCV's Sobel response equals scipy's to the bit on whole grey levels; the vectorised run lengths equal a
     column loop; the face window of a shared grey picture gives cpbd_face's value."""
     from retalk.metrics import cpbd_face
-    from retalk.metrics.cpbd import _runs_ending_at, _runs_starting_at, cpbd_gray, face_window, sobel_vertical_edges, to_gray255
+    from retalk.metrics.cpbd import (_runs_ending_at, _runs_starting_at, cpbd_gray, face_window, sobel_vertical_edges,
+                                     to_gray255)
 
     a, _ = _pictures((130, 150, 3), 3)
     gray = to_gray255(a)

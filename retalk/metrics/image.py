@@ -143,7 +143,8 @@ def box_mask(shape: tuple[int, ...], box: tuple[float, float, float, float] | np
     return mask
 
 
-def _box_window(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> tuple[int, int, int, int]:
+def _box_window(shape: tuple[int, ...],
+                box: tuple[float, float, float, float] | np.ndarray) -> tuple[int, int, int, int]:
     """Rows r0:r1 and columns c0:c1 of ``box`` (x1, y1, x2, y2) rounded outward and clipped; empty when outside."""
     h, w = int(shape[0]), int(shape[1])
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
