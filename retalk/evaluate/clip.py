@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,20 +25,20 @@ import numpy as np
 from retalk.dsp import runs
 from retalk.errors import InputError, RetalkError
 from retalk.evaluate.columns import COLUMNS, UNAVAILABLE, fmt, one_line
+from retalk.evaluate.frame_metrics import FrameMetrics, Unscorable
+from retalk.evaluate.frame_metrics import attempt as _attempt
+from retalk.evaluate.frame_metrics import cpbd_sized as _cpbd_sized  # noqa: F401 - kept under its old name
+from retalk.evaluate.frame_metrics import leaves_pixels as _leaves_pixels  # noqa: F401 - kept under its old name
 from retalk.face.landmarks import opening_series
 
 log = logging.getLogger(__name__)
 
-FACE_MARGIN = 0.10
-"""PSNR outside the face excludes the source's landmark box grown by this fraction of its size on each side."""
 AV_MIN_OVERLAP = 10
 """Frames of both mouth opening and sound that the AV offset needs."""
+KEEP_FRAMES_BYTES = 512 * 2**20
+"""Decoded frames of the rendered video kept for LSE's crops (bytes); a longer clip is decoded a second time."""
 CHECKPOINT_OPTION = {"wav2lip": "checkpoint"}
 """Engines that take a checkpoint (file or folder) option, and its keyword."""
-
-
-class Unscorable(InputError):
-    """A metric cannot be computed for this clip (too short, no face, a picture too small): a note, not a failure."""
 
 
 @dataclass(frozen=True)
@@ -125,13 +125,14 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
     those that could not be computed.
 
     One decoding pass tracks every frame of the rendered video (and, for ``paired``, of the
-    source, whose frame *i* the output's frame *i* shows); per-frame picture metrics use every
-    ``task.frame_step``-th frame.  LSE needs a second pass for the SyncNet crops.
+    source, whose frame *i* the output's frame *i* shows) once; every metric shares those frames
+    and landmarks.  Per-frame picture metrics use every ``task.frame_step``-th frame.  LSE's
+    SyncNet crops come from the decoded frames, kept in memory up to :data:`KEEP_FRAMES_BYTES`
+    (a longer clip is decoded a second time).
     """
     from retalk.face.tracker import FaceTracker
     from retalk.media import iter_frames, load_audio, probe_video
     from retalk.media.video import prefetch
-    from retalk.metrics import cpbd, cpbd_face, psnr, psnr_outside, ssim
 
     groups = set(task.groups)
     notes: list[str] = []
@@ -145,34 +146,27 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
     gen_tracker = FaceTracker()
     src_tracker = FaceTracker() if reference else None
     src_frames = iter_frames(probe_video(task.video)) if reference else None
-    sharp: list[float] = []
-    sharp_face: list[float] = []
-    pic: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_outside": []}
     src_lms: list[np.ndarray | None] = []
+    kept: list[np.ndarray] | None = [] if "lse" in groups and task.lse else None  # SyncNet's crops come from these
     n = 0
     try:
-        for i, frame in enumerate(prefetch(iter_frames(info))):
-            n += 1
-            lm = gen_tracker.update(frame)
-            src = next(src_frames, None) if src_frames is not None else None
-            if src is not None and src_tracker is not None:
-                src_lms.append(src_tracker.update(src))
-            if i % step:
-                continue
-            if "sharpness" in groups:
-                _attempt(notes, "cpbd", lambda f=frame: sharp.append(cpbd(_cpbd_sized(f))))
-                if lm is not None:
-                    face = _face_block(_bbox(lm), frame.shape)
-                    _attempt(notes, "cpbd_face",
-                             lambda f=frame, b=face: sharp_face.append(cpbd_face(_cpbd_sized(f), b)))
-            if src is not None and src.shape == frame.shape:
-                pic["psnr"].append(psnr(frame, src))
-                pic["ssim"].append(ssim(frame, src))
-                if src_lms[-1] is not None:
-                    face = _grow(_bbox(src_lms[-1]), FACE_MARGIN)
-                    _attempt(notes, "psnr_outside",
-                             lambda f=frame, s=src, b=face: pic["psnr_outside"].append(
-                                 psnr_outside(f, s, _leaves_pixels(b, f.shape))))
+        with FrameMetrics(sharpness="sharpness" in groups) as per_frame:
+            for i, frame in enumerate(prefetch(iter_frames(info))):
+                n += 1
+                if kept is not None:
+                    kept.append(frame)
+                    if len(kept) * frame.nbytes > KEEP_FRAMES_BYTES:
+                        kept = None  # a long clip: LSE decodes it again instead
+                lm = gen_tracker.update(frame)
+                src = next(src_frames, None) if src_frames is not None else None
+                if src is not None and src_tracker is not None:
+                    src_lms.append(src_tracker.update(src))
+                if i % step:
+                    continue
+                paired = src is not None and src.shape == frame.shape
+                if "sharpness" in groups or paired:
+                    per_frame.submit(frame, lm, src if paired else None, src_lms[-1] if paired else None)
+            pic = per_frame.gather(notes)
     finally:
         gen_track = gen_tracker.finish(smooth=False)
         if src_tracker is not None:
@@ -186,8 +180,8 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
         notes.append("no face found in the rendered video")
 
     if "sharpness" in groups:
-        values["cpbd"] = _mean(sharp)
-        values["cpbd_face"] = _mean(sharp_face)
+        values["cpbd"] = _mean(pic["cpbd"])
+        values["cpbd_face"] = _mean(pic["cpbd_face"])
 
     lms, valid = gen_track.landmarks, gen_track.valid
     opening = opening_series(lms, valid)
@@ -230,8 +224,8 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
             values["lmd_face"] = lmd_face(lms[k], ref, normalize=True)
         else:
             notes.append("lmd: no frame with a face in both the source and the rendered video")
-        for name, vals in pic.items():
-            values[name] = _mean(vals)
+        for name in ("psnr", "ssim", "psnr_outside"):
+            values[name] = _mean(pic[name])
     if "lse" in groups:
         if not task.lse:
             values.update(lse_d=UNAVAILABLE, lse_c=UNAVAILABLE, lse_offset=UNAVAILABLE)
@@ -239,71 +233,16 @@ def score_clip(task: ClipTask, syncnet: Any = None) -> tuple[dict[str, float | i
             def lse() -> None:
                 from retalk.metrics.lse import lse_of_video
 
-                res = lse_of_video(iter_frames(info), gen_track.boxes, valid, fps, audio.samples, syncnet)
+                frames = iter(kept) if kept is not None else iter_frames(info)
+                res = lse_of_video(frames, gen_track.boxes, valid, fps, audio.samples, syncnet)
                 values.update(lse_d=res.lse_d, lse_c=res.lse_c, lse_offset=res.offset)
 
             _attempt(notes, "lse", lse)
     return values, notes
 
 
-def _attempt(notes: list[str], name: str, fn: Callable[[], None]) -> None:
-    """Run ``fn``; a metric the clip cannot give (a :class:`RetalkError`) adds a note instead of failing the clip.
-
-    Only the first failure of each metric is noted (per-frame metrics may fail on many frames).
-    Other exceptions are bugs and propagate.
-    """
-    try:
-        fn()
-    except RetalkError as exc:
-        if not any(n.startswith(f"{name}: ") for n in notes):
-            notes.append(f"{name}: {one_line(exc)}")
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
-
-
-def _cpbd_sized(frame: np.ndarray) -> np.ndarray:
-    """``frame`` itself, after checking that it holds one CPBD block (64×64 px); :class:`Unscorable` if not."""
-    from retalk.metrics.cpbd import BLOCK
-
-    h, w = frame.shape[:2]
-    if h < BLOCK or w < BLOCK:
-        raise Unscorable(f"CPBD needs at least one {BLOCK}x{BLOCK} block; picture is {h}x{w}")
-    return frame
-
-
-def _leaves_pixels(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``box`` itself, after checking that it leaves pixels of a ``shape`` picture outside (as ``box_mask`` rounds)."""
-    h, w = shape[:2]
-    if (np.floor(box[0]) <= 0 and np.floor(box[1]) <= 0 and np.ceil(box[2]) >= w
-            and np.ceil(box[3]) >= h):
-        raise Unscorable("the face covers the whole picture: no pixels outside it")
-    return box
-
-
-def _bbox(lm: np.ndarray) -> np.ndarray:
-    """(x1, y1, x2, y2) pixel box of landmarks (478, >=2)."""
-    return np.concatenate([lm[:, :2].min(axis=0), lm[:, :2].max(axis=0)]).astype(np.float64)
-
-
-def _face_block(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``box`` widened about its centre to at least one CPBD block (64×64 px) and shifted inside the frame."""
-    from retalk.metrics.cpbd import BLOCK
-
-    h, w = shape[:2]
-    out = box.astype(np.float64).copy()
-    for lo, hi, size in ((0, 2, w), (1, 3, h)):
-        side = max(out[hi] - out[lo], float(min(BLOCK, size)))
-        centre = (out[lo] + out[hi]) / 2.0
-        a = min(max(0.0, centre - side / 2.0), size - side)
-        out[lo], out[hi] = a, a + side
-    return out
-
-
-def _grow(box: np.ndarray, margin: float) -> np.ndarray:
-    w, h = box[2] - box[0], box[3] - box[1]
-    return box + np.array([-margin * w, -margin * h, margin * w, margin * h])
 
 
 def _jitter(lms: np.ndarray, valid: np.ndarray) -> float:

@@ -3,7 +3,8 @@
 Weight-free (numpy/scipy/scikit-image/OpenCV only):
 
 * :mod:`~retalk.metrics.cpbd` — CPBD sharpness (:func:`cpbd`, :func:`cpbd_face`);
-* :mod:`~retalk.metrics.image` — :func:`psnr`, :func:`ssim`, :func:`psnr_outside`;
+* :mod:`~retalk.metrics.image` — :func:`psnr`, :func:`ssim`, :func:`psnr_outside`
+  (:func:`psnr_and_outside`: both PSNRs in one pass);
 * :mod:`~retalk.metrics.landmark_metrics` — LMD, landmark jitter, mouth opening (MediaPipe 478 points);
 * :mod:`~retalk.metrics.avsync` — audio-visual offset/confidence from a mouth-opening series;
 * :mod:`~retalk.metrics.lse` — :func:`mfcc` (python_speech_features defaults) and SyncNet face crops.
@@ -29,7 +30,7 @@ from retalk.metrics.fid import (
     kid,
     load_fid_inception,
 )
-from retalk.metrics.image import box_mask, psnr, psnr_outside, ssim
+from retalk.metrics.image import box_mask, psnr, psnr_and_outside, psnr_outside, ssim
 from retalk.metrics.landmark_metrics import (
     LIP_INDICES,
     MouthStats,
@@ -72,6 +73,7 @@ __all__ = [
     "mouth_opening",
     "mouth_opening_stats",
     "psnr",
+    "psnr_and_outside",
     "psnr_outside",
     "speech_envelope",
     "ssim",

@@ -51,7 +51,7 @@ P_BLUR_MAX_PERCENT = 63
 MAX_SIDE = 100
 """Most pixels counted on one side of an edge."""
 
-__all__ = ["cpbd", "cpbd_face", "edge_widths", "sobel_vertical_edges", "to_gray255"]
+__all__ = ["cpbd", "cpbd_face", "cpbd_gray", "edge_widths", "face_window", "sobel_vertical_edges", "to_gray255"]
 
 
 def to_gray255(frame: np.ndarray, data_range: float | None = None) -> np.ndarray:
@@ -85,19 +85,34 @@ def to_gray255(frame: np.ndarray, data_range: float | None = None) -> np.ndarray
     return out
 
 
-def sobel_vertical_edges(gray: np.ndarray) -> np.ndarray:
+_SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]) / 8.0
+"""Octave's vertical-edge Sobel kernel, normalised by the sum of its absolute weights (convolution order)."""
+
+
+def sobel_vertical_edges(gray: np.ndarray, integral: bool | None = None) -> np.ndarray:
     """Thinned Sobel edge map for vertical edges (horizontal gradient), bool (H, W).
 
     Octave ``edge(…, 'sobel', 'vertical')`` style: the kernel is normalised by
     the sum of its absolute weights (8), the squared response is kept where it
     exceeds ``2·sqrt(mean(response²))``, and a pixel is an edge when its
     response is a strict local maximum horizontally or vertically (zero outside
-    the picture).
+    the picture).  ``integral``: whether ``gray`` holds whole numbers (checked
+    when None); then OpenCV computes the response, which is exact (every
+    partial sum is a multiple of 1/8), so equal to scipy's to the bit.
     """
-    from scipy.ndimage import convolve
+    if integral is None:
+        integral = bool(np.array_equal(gray, np.rint(gray)))
+    if integral:
+        import cv2
 
-    kernel = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]) / 8.0
-    strength = np.square(convolve(gray, kernel))
+        # filter2D correlates: flip the kernel; scipy's "reflect" is OpenCV's BORDER_REFLECT
+        response = cv2.filter2D(np.ascontiguousarray(gray, dtype=np.float64), cv2.CV_64F, _SOBEL_X[::-1, ::-1].copy(),
+                                borderType=cv2.BORDER_REFLECT)
+    else:
+        from scipy.ndimage import convolve
+
+        response = convolve(gray, _SOBEL_X)
+    strength = np.square(response)
     strength[strength <= 2.0 * np.sqrt(np.mean(strength))] = 0.0
     pad = np.pad(strength, 1, mode="constant")
     centre = pad[1:-1, 1:-1]
@@ -106,19 +121,72 @@ def sobel_vertical_edges(gray: np.ndarray) -> np.ndarray:
     return horiz | vert
 
 
-def _runs_ending_at(cond: np.ndarray) -> np.ndarray:
-    """For each position, the number of consecutive True values ending there (leftwards)."""
-    out = np.zeros(cond.shape, dtype=np.int64)
-    run = np.zeros(cond.shape[0], dtype=np.int64)
-    for c in range(cond.shape[1]):
-        run = np.where(cond[:, c], run + 1, 0)
-        out[:, c] = run
-    return out
+def _runs_ending_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For each (row, col) query, the number of consecutive True values of ``cond`` (H, W) bool ending at that
+    position, leftwards: ``col`` minus the column of the last False at or before it in its row (−1 if none).
+
+    Found with a binary search in the flat positions of the False values, so the cost follows the
+    number of queries, not the picture.
+    """
+    w = cond.shape[1]
+    false_at = np.append(-1, np.flatnonzero(~cond))  # -1: a False before the first row
+    q = rows.astype(np.int64) * w + cols
+    last = false_at[np.searchsorted(false_at, q, side="right") - 1]
+    return np.where(last >= rows.astype(np.int64) * w, q - last, cols + 1).astype(np.int64)
 
 
-def _runs_starting_at(cond: np.ndarray) -> np.ndarray:
-    """For each position, the number of consecutive True values starting there (rightwards)."""
-    return _runs_ending_at(cond[:, ::-1])[:, ::-1]
+def _runs_starting_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For each (row, col) query, the number of consecutive True values of ``cond`` starting there, rightwards."""
+    w = cond.shape[1]
+    false_at = np.append(np.flatnonzero(~cond), cond.size)  # cond.size: a False after the last row
+    q = rows.astype(np.int64) * w + cols
+    nxt = false_at[np.searchsorted(false_at, q, side="left")]
+    return np.where(nxt < (rows.astype(np.int64) + 1) * w, nxt - q, w - cols).astype(np.int64)
+
+
+def _any_angle(grad_y: np.ndarray, grad_x: np.ndarray) -> bool:
+    """Whether any ``arctan2(grad_y, grad_x)`` (taken as 0 where ``grad_x`` is 0) is non-zero, cheaply.
+
+    arctan2 is 0 exactly where ``grad_y`` is 0 and ``grad_x`` > 0, and at least 90° where
+    ``grad_x`` < 0; only the remaining pixels (``grad_x`` > 0, ``grad_y`` ≠ 0) need the angle.
+    """
+    if np.any(grad_x < 0):
+        return True
+    cand = (grad_x > 0) & (grad_y != 0)
+    return bool(np.any(np.arctan2(grad_y[cand], grad_x[cand])))
+
+
+def _edge_width_points(gray: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and widths (pixels, float64) of the edge pixels that get a width (see :func:`edge_widths`)."""
+    h, w = gray.shape
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    if h < 3 or w < 3:
+        return none
+    grad_y, grad_x = np.gradient(gray)
+    if not _any_angle(grad_y, grad_x):
+        return none
+    rows, cols = np.nonzero(edges[1:-1, 1:-1])
+    rows += 1
+    cols += 1
+    gx, gy = grad_x[rows, cols], grad_y[rows, cols]
+    angle = np.where(gx != 0, np.arctan2(gy, gx) * (180.0 / np.pi), 0.0)
+    q = 45.0 * np.round(angle / 45.0)
+    rising = q == 0
+    falling = (q == 180) | (q == -180)
+
+    step = np.diff(gray, axis=1)  # step[:, c] = gray[:, c + 1] - gray[:, c]
+    up, down = step > 0, step < 0
+    left_idx = cols - 2  # first step looked at on the left: gray[c-2] -> gray[c-1]
+    right_idx = cols + 1  # first step on the right: gray[c+1] -> gray[c+2]
+    has_left = left_idx >= 0
+    has_right = right_idx <= w - 2
+    li = np.clip(left_idx, 0, w - 2)
+    ri = np.clip(right_idx, 0, w - 2)
+    n_left = np.where(rising, _runs_ending_at(up, rows, li), _runs_ending_at(down, rows, li)) * has_left
+    n_right = np.where(rising, _runs_starting_at(up, rows, ri), _runs_starting_at(down, rows, ri)) * has_right
+    width = (np.minimum(n_left, MAX_SIDE) + 1 + np.minimum(n_right, MAX_SIDE) + 1).astype(np.float64)
+    keep = rising | falling
+    return rows[keep], cols[keep], width[keep]
 
 
 def edge_widths(gray: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -130,81 +198,66 @@ def edge_widths(gray: np.ndarray, edges: np.ndarray) -> np.ndarray:
     left plus the right, each side counting the edge's neighbour and at most
     :data:`MAX_SIDE` further steps of strictly monotone intensity.
     """
-    h, w = gray.shape
-    widths = np.zeros((h, w), dtype=np.float64)
-    if h < 3 or w < 3:
-        return widths
-    grad_y, grad_x = np.gradient(gray)
-    angle = np.where(grad_x != 0, np.arctan2(grad_y, grad_x) * (180.0 / np.pi), 0.0)
-    if not np.any(angle):
-        return widths
-    quant = 45.0 * np.round(angle / 45.0)
-
-    step = np.diff(gray, axis=1)  # step[:, c] = gray[:, c + 1] - gray[:, c]
-    rise_left = _runs_ending_at(step > 0)
-    rise_right = _runs_starting_at(step > 0)
-    fall_left = _runs_ending_at(step < 0)
-    fall_right = _runs_starting_at(step < 0)
-
-    rows, cols = np.nonzero(edges[1:-1, 1:-1])
-    rows += 1
-    cols += 1
-    q = quant[rows, cols]
-    rising = q == 0
-    falling = (q == 180) | (q == -180)
-
-    left_idx = cols - 2  # first step looked at on the left: gray[c-2] -> gray[c-1]
-    right_idx = cols + 1  # first step on the right: gray[c+1] -> gray[c+2]
-    has_left = left_idx >= 0
-    has_right = right_idx <= w - 2
-    li = np.clip(left_idx, 0, w - 2)
-    ri = np.clip(right_idx, 0, w - 2)
-
-    n_left = np.where(rising, rise_left[rows, li], fall_left[rows, li]) * has_left
-    n_right = np.where(rising, rise_right[rows, ri], fall_right[rows, ri]) * has_right
-    width = np.minimum(n_left, MAX_SIDE) + 1 + np.minimum(n_right, MAX_SIDE) + 1
-    keep = rising | falling
-    widths[rows[keep], cols[keep]] = width[keep]
+    widths = np.zeros(gray.shape, dtype=np.float64)
+    rows, cols, width = _edge_width_points(gray, edges)
+    widths[rows, cols] = width
     return widths
 
 
-def _cpbd_gray(gray: np.ndarray) -> float:
-    """CPBD of a float64 0..255 grey picture."""
+def cpbd_gray(gray: np.ndarray, integral: bool | None = None) -> float:
+    """CPBD of a float64 0..255 grey picture (H, W), e.g. from :func:`to_gray255`; in 0..1.
+
+    ``integral``: whether ``gray`` holds whole grey levels (as :func:`to_gray255` gives for
+    8-bit input; checked when None), which lets the Sobel step run in OpenCV.
+    """
     from skimage.feature import canny
 
     h, w = gray.shape
     nby, nbx = h // BLOCK, w // BLOCK
     if nby == 0 or nbx == 0:
         raise ValueError(f"CPBD needs at least one {BLOCK}x{BLOCK} block; picture is {h}x{w}")
-    canny_map = canny(gray)
-    widths = edge_widths(gray, sobel_vertical_edges(gray))
-
     hc, wc = nby * BLOCK, nbx * BLOCK
 
     def blocks(a: np.ndarray) -> np.ndarray:
         return a[:hc, :wc].reshape(nby, BLOCK, nbx, BLOCK).swapaxes(1, 2).reshape(nby * nbx, BLOCK * BLOCK)
 
-    canny_b = blocks(canny_map)
-    width_b = blocks(widths)
+    is_edge_block = np.count_nonzero(blocks(canny(gray)), axis=1) > BLOCK * BLOCK * EDGE_BLOCK_FRACTION
     gray_b = blocks(gray)
-    is_edge_block = np.count_nonzero(canny_b, axis=1) > BLOCK * BLOCK * EDGE_BLOCK_FRACTION
     contrast = (gray_b.max(axis=1) - gray_b.min(axis=1)).astype(np.int64)
     jnb = np.where(contrast <= CONTRAST_SPLIT, JNB_LOW_CONTRAST, JNB_HIGH_CONTRAST)
 
-    sharp = 0
-    total = 0
-    for b in np.nonzero(is_edge_block)[0]:
-        wb = width_b[b]
-        wb = wb[wb != 0]
-        if wb.size == 0:
-            continue
-        p = 1.0 - np.exp(-np.abs(wb / jnb[b]) ** BETA)
-        sharp += int(np.count_nonzero(np.round(p * 100.0) <= P_BLUR_MAX_PERCENT))
-        total += int(wb.size)
+    rows, cols, width = _edge_width_points(gray, sobel_vertical_edges(gray, integral))
+    inside = (rows < hc) & (cols < wc)
+    block = (rows[inside] // BLOCK) * nbx + cols[inside] // BLOCK
+    counted = is_edge_block[block]
+    wb, jb = width[inside][counted], jnb[block[counted]]
+    total = int(wb.size)
     if total == 0:
         log.debug("CPBD: no measurable edges in a %dx%d picture", h, w)
         return 0.0
-    return sharp / total
+    p = 1.0 - np.exp(-np.abs(wb / jb) ** BETA)
+    return int(np.count_nonzero(np.round(p * 100.0) <= P_BLUR_MAX_PERCENT)) / total
+
+
+def face_window(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of ``box`` = (x1, y1, x2, y2) pixels in a picture of ``shape``: rounded outward, clipped.
+
+    Raises ``ValueError`` when nothing of the box lies inside the picture.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
+    c0 = max(0, int(np.floor(x1)))
+    r0 = max(0, int(np.floor(y1)))
+    c1 = min(w, int(np.ceil(x2)))
+    r1 = min(h, int(np.ceil(y2)))
+    if c1 <= c0 or r1 <= r0:
+        raise ValueError(f"face box {tuple(np.asarray(box).reshape(4).tolist())} lies outside the {w}x{h} frame")
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _integral_gray(frame: np.ndarray, data_range: float | None) -> bool:
+    """Whether :func:`to_gray255` of ``frame`` holds whole grey levels (8-bit input on its own scale)."""
+    return np.asarray(frame).dtype == np.uint8 and data_range in (None, 255, 255.0)
 
 
 def cpbd(frame: np.ndarray, data_range: float | None = None) -> float:
@@ -214,7 +267,7 @@ def cpbd(frame: np.ndarray, data_range: float | None = None) -> float:
     (see :func:`to_gray255` for ``data_range``).  Needs at least one whole
     64×64 block.  A picture with no measurable edges scores 0.
     """
-    return _cpbd_gray(to_gray255(frame, data_range))
+    return cpbd_gray(to_gray255(frame, data_range), _integral_gray(frame, data_range))
 
 
 def cpbd_face(frame: np.ndarray, box: tuple[float, float, float, float] | np.ndarray,
@@ -226,12 +279,5 @@ def cpbd_face(frame: np.ndarray, box: tuple[float, float, float, float] | np.nda
     needed).  Returns a value in 0..1, higher is sharper.
     """
     img = np.asarray(frame)
-    h, w = img.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
-    c0 = max(0, int(np.floor(x1)))
-    r0 = max(0, int(np.floor(y1)))
-    c1 = min(w, int(np.ceil(x2)))
-    r1 = min(h, int(np.ceil(y2)))
-    if c1 <= c0 or r1 <= r0:
-        raise ValueError(f"face box {tuple(box)} lies outside the {w}x{h} frame")
-    return cpbd(img[r0:r1, c0:c1], data_range)
+    rows, cols = face_window(img.shape, box)
+    return cpbd(img[rows, cols], data_range)

@@ -14,7 +14,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["box_mask", "psnr", "psnr_outside", "ssim"]
+__all__ = ["box_mask", "psnr", "psnr_and_outside", "psnr_outside", "ssim"]
 
 
 def _default_range(a: np.ndarray, data_range: float | None) -> float:
@@ -55,21 +55,102 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None, **kwargs
 
     a, b = _pair(a, b)
     rng = _default_range(a, data_range)
+    if not kwargs and a.ndim in (2, 3) and min(a.shape[:2]) >= SSIM_WIN:
+        return _ssim_box(a, b, rng)
     channel_axis = -1 if a.ndim == 3 else None
     return float(structural_similarity(a.astype(np.float64), b.astype(np.float64), data_range=rng,
                                        channel_axis=channel_axis, **kwargs))
 
 
+SSIM_WIN = 7
+"""Side of scikit-image's default uniform SSIM window (pixels)."""
+
+
+def _ssim_box(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """scikit-image's default SSIM (7×7 uniform window, sample covariance, K1 0.01, K2 0.03), faster.
+
+    The five window sums of every channel come from one OpenCV box filter over a (H, W, 5·C)
+    stack; only windows wholly inside the picture are kept (scikit-image crops the 3-pixel
+    border, so the border mode never matters).  For 8-bit pictures the sums, and the window
+    (co)variances times N² = 49², are whole numbers below 2³¹, computed exactly in int32
+    (:func:`_ssim_map_8bit`); other pictures use float64 means.  Equal to
+    ``structural_similarity`` up to the float rounding of its window means (about 1e-12 relative).
+    """
+    import cv2
+
+    eight_bit = a.dtype == np.uint8 and b.dtype == np.uint8
+    if a.ndim == 2:
+        a, b = a[:, :, None], b[:, :, None]
+    h, w, c = a.shape
+    stack = np.empty((h, w, 5 * c), np.uint16 if eight_bit else np.float64)  # 255² fits 16 bits
+    x, y = stack[:, :, :c], stack[:, :, c:2 * c]
+    x[...] = a
+    y[...] = b
+    np.multiply(x, x, out=stack[:, :, 2 * c:3 * c])
+    np.multiply(y, y, out=stack[:, :, 3 * c:4 * c])
+    np.multiply(x, y, out=stack[:, :, 4 * c:])
+    pad = (SSIM_WIN - 1) // 2
+    sums = cv2.boxFilter(stack, cv2.CV_32S if eight_bit else -1, (SSIM_WIN, SSIM_WIN), normalize=False,
+                         borderType=cv2.BORDER_REFLECT)
+    planes = np.ascontiguousarray(sums.reshape(sums.shape[0], sums.shape[1], -1)[pad:-pad, pad:-pad].transpose(2, 0, 1))
+    sx, sy, sxx, syy, sxy = (planes[k * c:(k + 1) * c] for k in range(5))  # (C, h, w) window sums each
+    n = SSIM_WIN ** 2
+    cov_norm = n / (n - 1.0)
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    if eight_bit:
+        smap = _ssim_map_8bit(sx, sy, sxx, syy, sxy, cov_norm, c1, c2)
+    else:
+        ux, uy, uxx, uyy, uxy = (p / n for p in (sx, sy, sxx, syy, sxy))
+        vx = cov_norm * (uxx - ux * ux)
+        vy = cov_norm * (uyy - uy * uy)
+        vxy = cov_norm * (uxy - ux * uy)
+        smap = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    return float(smap.mean(axis=(1, 2)).mean())
+
+
+def _ssim_map_8bit(sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, syy: np.ndarray, sxy: np.ndarray,
+                   cov_norm: float, c1: float, c2: float) -> np.ndarray:
+    """SSIM per window from int32 window sums of 8-bit pictures (N = 49 pixels a window).
+
+    With means ``u = S/N`` the SSIM terms are ratios of whole numbers scaled by N²:
+    ``2·ux·uy = 2·Sx·Sy/N²``, ``ux² + uy² = (Sx² + Sy²)/N²``, ``vxy = cov·(N·Sxy − Sx·Sy)/N²``,
+    ``vx + vy = cov·(N·(Sxx + Syy) − Sx² − Sy²)/N²``; every product is below 2³¹, so int32 is exact.
+    """
+    n2 = float(SSIM_WIN ** 4)
+    n = np.int32(SSIM_WIN ** 2)
+    pxy = sx * sy
+    sq = sx * sx
+    sq += sy * sy
+    cross = sxy * n
+    cross -= pxy
+    spread = sxx + syy
+    spread *= n
+    spread -= sq
+    num = 2.0 * pxy + c1 * n2
+    num *= 2.0 * cov_norm * cross + c2 * n2
+    den = sq + c1 * n2
+    den *= cov_norm * spread + c2 * n2
+    num /= den
+    return num
+
+
 def box_mask(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> np.ndarray:
     """Bool (H, W) mask, True inside ``box`` = (x1, y1, x2, y2) in pixels (rounded outward, clipped)."""
+    r0, r1, c0, c1 = _box_window(shape, box)
+    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
+    mask[r0:r1, c0:c1] = True
+    return mask
+
+
+def _box_window(shape: tuple[int, ...],
+                box: tuple[float, float, float, float] | np.ndarray) -> tuple[int, int, int, int]:
+    """Rows r0:r1 and columns c0:c1 of ``box`` (x1, y1, x2, y2) rounded outward and clipped; empty when outside."""
     h, w = int(shape[0]), int(shape[1])
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
-    mask = np.zeros((h, w), dtype=bool)
     c0, r0 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
-    c1, r1 = min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
-    if c1 > c0 and r1 > r0:
-        mask[r0:r1, c0:c1] = True
-    return mask
+    c1, r1 = max(c0, min(w, int(np.ceil(x2)))), max(r0, min(h, int(np.ceil(y2))))
+    return r0, r1, c0, c1
 
 
 def psnr_outside(a: np.ndarray, b: np.ndarray, face: np.ndarray | tuple[float, float, float, float],
@@ -98,6 +179,32 @@ def psnr_outside(a: np.ndarray, b: np.ndarray, face: np.ndarray | tuple[float, f
     sse = float(per_pixel.sum()) - float(per_pixel[mask].sum())
     channels = 1 if a.ndim == 2 else a.shape[2]
     return _psnr_from_mse(max(sse, 0.0) / (n_pixels * channels), _default_range(a, data_range))
+
+
+def psnr_and_outside(a: np.ndarray, b: np.ndarray, face: tuple[float, float, float, float] | np.ndarray | None,
+                     data_range: float | None = None) -> tuple[float, float | None]:
+    """:func:`psnr` and, when ``face`` (a box x1, y1, x2, y2 in pixels) is given, :func:`psnr_outside`, in dB,
+    from one squared-error pass.
+
+    Integer pictures give the very same values as the two functions (their error sums are exact
+    integers); float pictures agree to float rounding.  Raises ``ValueError`` when the box covers
+    the whole picture.
+    """
+    a, b = _pair(a, b)
+    rng = _default_range(a, data_range)
+    sq = _squared_error(a, b)
+    exact = np.issubdtype(sq.dtype, np.integer)
+    total = int(sq.sum(dtype=np.int64)) if exact else float(np.sum(sq, dtype=np.float64))
+    whole = _psnr_from_mse(total / sq.size, rng)
+    if face is None:
+        return whole, None
+    r0, r1, c0, c1 = _box_window(a.shape, face)
+    inside = sq[r0:r1, c0:c1].sum(dtype=np.int64 if exact else np.float64)
+    n_pixels = a.shape[0] * a.shape[1] - (r1 - r0) * (c1 - c0)
+    if n_pixels == 0:
+        raise ValueError("the face covers the whole picture: no pixels outside it")
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    return whole, _psnr_from_mse(max(float(total) - float(inside), 0.0) / (n_pixels * channels), rng)
 
 
 def _squared_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
