@@ -82,8 +82,8 @@ def _add_speech(p: argparse.ArgumentParser) -> None:
 
 def _add_mouth(p: argparse.ArgumentParser, what: str) -> None:
     """Mouth amplitude, face restoration and the device (every rendering command)."""
-    flags.add_flag(p, "--expression-scale", "--expression_scale", type=float, default=1.0, metavar="X",
-                   help="mouth amplitude; 1 = natural, <1 subtler, >1 more pronounced")
+    flags.add_flag(p, "--expression-scale", "--expression_scale", type=flags.expression_scale, default=1.0,
+                   metavar="X", help="mouth amplitude, 0 to 3; 1 = natural, <1 subtler, >1 more pronounced")
     p.add_argument("--enhancer", metavar="NAME", choices=flags.enhancer_names(),
                    help=f"restore the face of every rendered frame with a released network: "
                         f"{', '.join(flags.enhancer_names())} (needs pip install 'retalk[neural]' and its checkpoint, "

@@ -4,8 +4,8 @@
 * :func:`add_flag`: one option in the dash style, its underscore spellings (SadTalker's,
   VideoReTalking's) accepted as hidden aliases;
 * :class:`ListVoices`: ``say --list-voices`` (prints and exits, like ``--version``);
-* checked value types (:func:`crf`, :func:`device`, :func:`box`, :func:`positive`) and the
-  choices of ``--engine``, ``--enhancer`` and ``--preset``, read from their registries.
+* checked value types (:func:`crf`, :func:`expression_scale`, :func:`device`, :func:`box`,
+  :func:`positive`) and the choices of ``--engine``, ``--enhancer`` and ``--preset``, read from their registries.
 
 Nothing here imports torch, mediapipe or PyAV.
 """
@@ -24,6 +24,10 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 
 CRF_RANGE = (0, 51)
 """Valid H.264 CRF values for 8-bit x264 (0 lossless, 51 worst)."""
+
+EXPRESSION_SCALE_RANGE = (0.0, 3.0)
+"""Valid ``--expression-scale`` values, inclusive (as :data:`retalk.pipeline.EXPRESSION_SCALE_RANGE` and
+``animate``'s check; kept here so the parser needs no heavy import)."""
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
@@ -62,6 +66,18 @@ def crf(text: str) -> int:
     lo, hi = CRF_RANGE
     if not lo <= value <= hi:
         raise argparse.ArgumentTypeError(f"{value} is out of range: choose {lo} (lossless) to {hi} (worst)")
+    return value
+
+
+def expression_scale(text: str) -> float:
+    """``--expression-scale``: a number in :data:`EXPRESSION_SCALE_RANGE`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    lo, hi = EXPRESSION_SCALE_RANGE
+    if not lo <= value <= hi:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text} is out of range: choose {lo:g} (no mouth motion) to {hi:g}")
     return value
 
 

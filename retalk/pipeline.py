@@ -39,6 +39,9 @@ from retalk.speech.types import Phone
 
 log = logging.getLogger(__name__)
 
+EXPRESSION_SCALE_RANGE = (0.0, 3.0)
+"""Allowed ``expression_scale`` (mouth amplitude), inclusive: the same as ``animate``'s."""
+
 
 @dataclass(frozen=True)
 class SyncOptions:
@@ -53,7 +56,8 @@ class SyncOptions:
     ``phones``: exact phone timings of the speech (from the synthesizer), skipping recognition;
     ``phone_notation``: their notation ("espeak" for :mod:`retalk.speech.tts`, "arpabet", "ipa").
     ``recognize``: run the phone recognizer on natural speech (English acoustic model; other
-    languages still get motion from the acoustic aperture). ``expression_scale``: mouth amplitude.
+    languages still get motion from the acoustic aperture). ``expression_scale``: mouth amplitude (1 = natural,
+    0 = the mouth rests between closures), within :data:`EXPRESSION_SCALE_RANGE`.
     ``crf``/``preset``: H.264 quality (17 ≈ visually lossless) and speed.
     ``hold_repeats``: where the source repeats a frame (a frame-rate conversion's duplicate, e.g.
     24 fps footage at 30), repeat the output frame too, so the mouth moves in step with the picture
@@ -229,6 +233,9 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
     """
     # 1. Check inputs before any work
     opt = options or SyncOptions()
+    lo, hi = EXPRESSION_SCALE_RANGE
+    if not lo <= float(opt.expression_scale) <= hi:  # NaN fails too
+        raise InputError(f"--expression-scale {opt.expression_scale}: choose between {lo:g} and {hi:g}")
     check_output(outfile)
     info = probe_video(face, image_fps=opt.fps or 25.0)
     if opt.fps is not None and not info.is_image:

@@ -56,8 +56,11 @@ VISEME_SHAPE: dict[Viseme, tuple[float, float]] = {
 class MouthTrack:
     """Mouth target per output frame. Frame *i* covers audio time ``[i/fps, (i+1)/fps)``.
 
-    ``opening``: (n,) in [0, 1.2], fraction of the speaker's range. ``width``: (n,) in [-1, 1].
+    ``opening``: (n,) in [0, 1.2 * amplitude], fraction of the speaker's range. ``width``: (n,) in [-1, 1].
     ``closed``: (n,) bool, lips must touch (bilabials, pauses). ``speech``: (n,) bool, voice activity.
+    ``amplitude``: the expression scale ``opening`` was multiplied by (1 = natural). A consumer that maps
+    openings by rank (which cancels any scaling, e.g. :func:`retalk.engines.builtin.targets.speaker_targets`)
+    applies it again after its mapping.
     """
 
     fps: float
@@ -65,6 +68,7 @@ class MouthTrack:
     width: np.ndarray
     closed: np.ndarray
     speech: np.ndarray
+    amplitude: float = 1.0
 
     def __len__(self) -> int:
         return len(self.opening)
@@ -327,5 +331,6 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
     opening = np.where(closed, 0.0, np.maximum(sm, 0.0)) * amplitude
     width = np.convolve(np.pad(width, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
     log.debug("mouth track: %d frames, %.0f%% speech, %d closed", n_frames, 100 * speech.mean(), int(closed.sum()))
-    return MouthTrack(float(fps), opening.astype(np.float32), np.clip(width, -1, 1).astype(np.float32), closed, speech)
+    return MouthTrack(float(fps), opening.astype(np.float32), np.clip(width, -1, 1).astype(np.float32), closed, speech,
+                      float(amplitude))
 

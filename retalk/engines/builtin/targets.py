@@ -6,6 +6,14 @@ distance = 1) within the speaker's own range (5th to 95th percentile over the cl
 moves their mouth gets the speech's openings in their own distribution of openings and their own
 smoothness; a photo (or a speaker who barely moves) gets a typical human range. Closures always
 bring the lips together.
+
+The expression scale (``MouthTrack.amplitude``): where openings are mapped linearly (a photo, or too few
+open frames to map by rank) it already acts through the track's openings. The mapping by rank cancels it
+(ranks, and each opening's ratio to the median, do not change when every opening is multiplied by the same
+number), so there it is applied after the mapping and the smoothness matching (:func:`scale_openings`): each
+open frame's deviation from the speaker's rest opening (``open_lo``) is multiplied by it, then kept between
+the closed opening and the widest the library shows plus half the speaker's range (:data:`SCALED_MARGIN`);
+closures stay closed. At scale 1 nothing is changed.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ SOURCE_OPEN_FLOOR = 0.1  # the openings quantile-mapped onto: those above this f
 MIN_MAPPED_FRAMES = 5  # quantile mapping needs at least this many open speech frames and source openings
 QUIET_EXPONENT = 0.25  # soft syllables (below the median opening) shrink by (opening / median) ** this
 CLOSED_OPENING = 0.005  # face units: a closure's opening is at most this (the lips touch)
+SCALED_MARGIN = 0.5  # a scaled opening is at most the widest source opening plus this fraction of the range
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
     w_half = max(0.5 * (w_hi - w_lo), MIN_WIDTH_HALF * w_mid)
     m = mouth
     t_open = o_lo + m.opening * (o_hi - o_lo)
+    ranked = False  # openings mapped by rank (the track's amplitude cancelled: applied again below)
     if varied:
         # quantile mapping: the speech's openings take this speaker's own distribution of openings
         open_frames = ~m.closed & (m.opening > 0)
@@ -81,13 +91,30 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
             ranks = (np.argsort(np.argsort(o)) + 0.5) / len(o)
             quiet = np.clip(o / max(float(np.median(o)), 1e-6), 0.0, 1.0) ** QUIET_EXPONENT  # soft syllables small
             t_open[open_frames] = np.quantile(src, ranks) * quiet
+            ranked = True
     # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
-    t_open = np.where(m.closed, min(o_lo, float(descriptors[:, 0].min()), CLOSED_OPENING), t_open)
+    closed_opening = min(o_lo, float(descriptors[:, 0].min()), CLOSED_OPENING)
+    t_open = np.where(m.closed, closed_opening, t_open)
     if varied:
         # move like this speaker moves: as smooth frame to frame as their own lips, closures kept shut
         t_open = match_smoothness(t_open, m.closed, mean_step(descriptors[:, 0], frames))
+    if ranked and m.amplitude != 1.0:
+        top = float(descriptors[:, 0].max()) + SCALED_MARGIN * (o_hi - o_lo)
+        t_open = scale_openings(t_open, m.closed, m.amplitude, float(o_lo), closed_opening, top)
     t_width = w_mid + m.width * w_half
     return Targets(t_open, t_width, m.closed, o_lo, o_hi, w_half, bool(varied))
+
+
+def scale_openings(opening: np.ndarray, closed: np.ndarray, scale: float, rest: float, lo: float,
+                   hi: float) -> np.ndarray:
+    """``rest + scale * (opening - rest)`` clipped to ``[lo, hi]``, with ``closed`` frames at ``lo``.
+
+    ``opening``: (n,) face units; ``closed``: bool (n,); ``rest``: the speaker's rest opening, ``lo`` the closed
+    opening and ``hi`` the widest allowed (face units). Scale 0 holds the mouth at rest between closures; the
+    result keeps ``opening``'s dtype.
+    """
+    scaled = np.clip(rest + scale * (opening - rest), lo, max(hi, lo))
+    return np.where(closed, lo, scaled).astype(opening.dtype)
 
 
 def mean_step(series: np.ndarray, frames: np.ndarray) -> float:
