@@ -77,7 +77,7 @@ def expression_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     lo, hi = EXPRESSION_SCALE_RANGE
     if not lo <= value <= hi:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"{text} is out of range: choose {lo:g} (no mouth motion) to {hi:g}")
+        raise argparse.ArgumentTypeError(f"{text} is out of range: choose {lo:g} to {hi:g} (1 = natural)")
     return value
 
 
