@@ -219,3 +219,10 @@ def test_cli_sync_exits_2_on_a_negative_scale(tmp_path):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "--expression-scale" in proc.stderr
     assert not out.exists()
+
+
+def test_the_parser_and_sync_share_animates_range():
+    from retalk import cli_flags
+    from retalk.pipeline import EXPRESSION_SCALE_RANGE
+
+    assert cli_flags.EXPRESSION_SCALE_RANGE == EXPRESSION_SCALE_RANGE == (0.0, 3.0)  # retalk.portrait.animate's 0..3
