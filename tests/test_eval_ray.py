@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from retalk.evaluate import runner
-from retalk.evaluate.backends import run_ray, ray_task_options
+from retalk.evaluate.backends import ray_task_options, run_ray
 from retalk.evaluate.clip import ClipTask
 from retalk.evaluate.results import read_results
 

@@ -4,8 +4,9 @@ Every backend calls :func:`retalk.evaluate.clip.run_clip` on each task and yield
 order the clips finish, so all give the same rows (only the timing columns differ).
 
 A worker that dies (killed for memory, a crashed process or node) costs only its clip: that clip
-gets ``status=error`` (on Ray, after one retry on another worker: :func:`ray_task_options`). An exception raised by :func:`run_clip` itself is a bug (run_clip records
-every bad input as a row): it propagates and stops the run.
+gets ``status=error`` (on Ray, after one retry on another worker: :func:`ray_task_options`). An
+exception raised by :func:`run_clip` itself is a bug (run_clip records every bad input as a row): it
+propagates and stops the run, and Ray never retries it.
 """
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def ray_task_options(task: ClipTask) -> dict[str, Any]:
 def _on_gpu_worker(task: ClipTask) -> ClipTask:
     """``task`` as sent to a task holding one GPU: Ray shows a task only its own GPU, as ``cuda`` (index 0)."""
     if task.device is not None and task.device != "cuda":
-        log.info("clip %s: --device %s runs on the GPU Ray assigns (cuda)", task.clip_id, task.device)
+        log.debug("clip %s: --device %s runs on the GPU Ray assigns (cuda)", task.clip_id, task.device)
         return replace(task, device="cuda")
     return task
 
