@@ -1,4 +1,4 @@
-"""`retalk eval` on Ray: resource requests, a killed worker's clip retried once, a bug never retried.
+"""`retalk eval` on Ray: resource requests, rows streamed to results.csv, a killed worker's clip retried once, a bug never retried.
 
 The tests start a local Ray runtime of two worker CPUs (loopback only, no dashboard) once for the
 module and shut it down after. Clips run through a wrapper of :func:`run_clip` that notes each
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,23 @@ from retalk.evaluate.results import read_results
 ray = pytest.importorskip("ray", reason="ray (retalk[ray]) not installed")
 
 CLIPS = ("c0", "c1", "c2", "c3")
+LIMIT_S = 120
+"""Each test fails after this many seconds instead of waiting forever on a task that never finishes (~10 s alone)."""
+
+
+@pytest.fixture(autouse=True)
+def time_limit() -> Iterator[None]:
+    """Interrupt a test still running after :data:`LIMIT_S` (SIGALRM; Ray's waits let the handler raise)."""
+    def expire(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"Ray test still running after {LIMIT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(LIMIT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +72,13 @@ def clips_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def _attempting(attempts: Path, kill: dict[str, int], raise_in: tuple[str, ...] = ()) -> Callable[..., Any]:
+def _attempting(attempts: Path, kill: dict[str, int], raise_in: tuple[str, ...] = (),
+                waits: str | None = None) -> Callable[..., Any]:
     """A clip function for Ray tasks: note the attempt in ``attempts/<id>``, then kill this worker while the
     clip has had at most ``kill[id]`` attempts, raise ``ValueError`` for ``raise_in``, else run :func:`run_clip`.
+
+    Clip ``waits`` first waits (up to 60 s) until the run's ``results.csv`` holds another clip's row, and
+    notes the ids it saw in ``attempts/<id>.seen``: rows must reach the file while the run goes on.
 
     A nested function, so Ray pickles it by value (the workers cannot import this test module).
     """
@@ -74,6 +96,18 @@ def _attempting(attempts: Path, kill: dict[str, int], raise_in: tuple[str, ...] 
             os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-run, like an out-of-memory kill
         if task.clip_id in raise_in:
             raise ValueError(f"a bug in clip {task.clip_id}")
+        if task.clip_id == waits:
+            import csv
+            import time
+
+            results = Path(task.output).parent.parent / "results.csv"
+            seen: list[str] = []
+            deadline = time.monotonic() + 60.0
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.2)
+                with results.open(newline="", encoding="utf-8") as fh:
+                    seen = [r["id"] for r in csv.DictReader(fh)]
+            (attempts / f"{task.clip_id}.seen").write_text(" ".join(seen), encoding="utf-8")
         return run_clip(task, syncnet)
 
     return clip_fn
@@ -103,7 +137,7 @@ def test_a_killed_worker_is_retried_and_the_run_has_every_row(ray_cluster, clips
     attempts = tmp_path / "attempts"
     attempts.mkdir()
     victim = "c1"
-    clip_fn = _attempting(attempts, kill={victim: 1})
+    clip_fn = _attempting(attempts, kill={victim: 1}, waits="c3")
     monkeypatch.setattr(runner, "run_ray", functools.partial(run_ray, clip_fn=clip_fn))
     out = tmp_path / "run"
     summary = runner.evaluate(clips_dir, "passthrough", out, ray="local", workers=2, metrics=("sharpness", "mouth"),
@@ -119,6 +153,8 @@ def test_a_killed_worker_is_retried_and_the_run_has_every_row(ray_cluster, clips
     assert len(killed) == 2 and killed[0] != killed[1]  # the retry ran in a new worker process
     assert all(len(_pids(attempts, c)) == 1 for c in CLIPS if c != victim)
     assert json.loads((out / "summary.json").read_text())["backend"] == "ray:local"
+    seen = (attempts / "c3.seen").read_text(encoding="utf-8").split()
+    assert seen and set(seen) <= {"c0", "c1", "c2"}  # a finished row was in results.csv while c3 was running
 
 
 def _tasks(clips_dir: Path, out: Path, ids: tuple[str, ...]) -> list[ClipTask]:
