@@ -1,4 +1,4 @@
-"""`retalk eval` on Ray: resource requests, rows streamed to results.csv, a killed worker's clip retried once, a bug never retried.
+"""`retalk eval` on Ray: GPU requests, rows streamed to results.csv, a dead worker's clip retried once, bugs never.
 
 The tests start a local Ray runtime of two worker CPUs (loopback only, no dashboard) once for the
 module and shut it down after. Clips run through a wrapper of :func:`run_clip` that notes each
