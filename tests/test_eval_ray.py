@@ -1,6 +1,6 @@
 """`retalk eval` on Ray: GPU requests, rows streamed to results.csv, a dead worker's clip retried once, bugs never.
 
-The tests start a local Ray runtime of two worker CPUs (loopback only, no dashboard) once for the
+The tests start a local Ray runtime of two worker CPUs (this machine only, no dashboard) once for the
 module and shut it down after. Clips run through a wrapper of :func:`run_clip` that notes each
 attempt (a line with the worker's pid in a file per clip) and, for the chosen clips, kills its own
 worker process with SIGKILL, as the kernel's out-of-memory killer would.
