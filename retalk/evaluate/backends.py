@@ -4,14 +4,16 @@ Every backend calls :func:`retalk.evaluate.clip.run_clip` on each task and yield
 order the clips finish, so all give the same rows (only the timing columns differ).
 
 A worker that dies (killed for memory, a crashed process or node) costs only its clip: that clip
-gets ``status=error``. An exception raised by :func:`run_clip` itself is a bug (run_clip records
-every bad input as a row): it propagates and stops the run.
+gets ``status=error`` (on Ray, after one retry on another worker: :func:`ray_task_options`). An
+exception raised by :func:`run_clip` itself is a bug (run_clip records every bad input as a row): it
+propagates and stops the run, and Ray never retries it.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from retalk.errors import InputError, MissingDependencyError
@@ -93,16 +95,64 @@ def ray_session(address: str, workers: int) -> Iterator[Any]:
         ray.shutdown()
 
 
-def run_ray(ray: Any, tasks: Sequence[ClipTask]) -> Iterator[dict[str, str]]:
-    """Run :func:`run_clip` as Ray tasks of one CPU each; rows in the order they finish.
+RAY_MAX_RETRIES = 1
+"""Times Ray runs a clip again after its worker process or node died (a system failure, not an exception)."""
 
-    A task whose worker or node died (a Ray system error) gets an error row; an exception raised
-    inside :func:`run_clip` (``RayTaskError``) is re-raised.
+
+def engine_uses_gpu(engine: str, device: str | None) -> bool:
+    """Whether a clip of ``engine`` on ``device`` needs a GPU: ``device`` is ``cuda``/``cuda:N`` and the engine
+    takes a ``device`` (one that does not runs on the CPU, see :mod:`retalk.engines`)."""
+    if device is None or not device.startswith("cuda"):
+        return False
+    import inspect
+
+    from retalk.engines import engine_class
+
+    return "device" in inspect.signature(engine_class(engine)).parameters
+
+
+def ray_task_options(task: ClipTask) -> dict[str, Any]:
+    """The Ray resource request and retry policy of one clip's task.
+
+    One CPU, plus one GPU when :func:`engine_uses_gpu`; retried :data:`RAY_MAX_RETRIES` time(s) when its
+    worker dies, never when :func:`run_clip` raises (``retry_exceptions=False``: that is a bug, it stops the run).
+    """
+    gpus = 1 if engine_uses_gpu(task.engine, task.device) else 0
+    return {"num_cpus": 1, "num_gpus": gpus, "max_retries": RAY_MAX_RETRIES, "retry_exceptions": False}
+
+
+def _on_gpu_worker(task: ClipTask) -> ClipTask:
+    """``task`` as sent to a task holding one GPU: Ray shows a task only its own GPU, as ``cuda`` (index 0)."""
+    if task.device is not None and task.device != "cuda":
+        log.debug("clip %s: --device %s runs on the GPU Ray assigns (cuda)", task.clip_id, task.device)
+        return replace(task, device="cuda")
+    return task
+
+
+def run_ray(ray: Any, tasks: Sequence[ClipTask],
+            clip_fn: Callable[[ClipTask], dict[str, str]] | None = None) -> Iterator[dict[str, str]]:
+    """Run each clip as a Ray task (:func:`ray_task_options`); yield the rows in the order the tasks finish.
+
+    ``clip_fn``: the function each task runs (default :func:`run_clip`; tests wrap it). A task whose
+    worker or node died is run again once by Ray; if the retry dies too, the clip gets an error row.
+    An exception raised inside the task (``RayTaskError``) cancels the other tasks and is re-raised.
+    Raises :class:`InputError` when the clips need a GPU and the cluster has none (they would wait forever).
     """
     from ray.exceptions import RayError, RayTaskError
 
-    remote = ray.remote(num_cpus=1, max_retries=0)(run_clip)
-    refs = {remote.remote(t): t for t in tasks}
+    fn = clip_fn if clip_fn is not None else run_clip
+    options = [ray_task_options(t) for t in tasks]
+    if any(o["num_gpus"] for o in options) and not _cluster_has_gpu(ray):
+        device = next(t.device for t, o in zip(tasks, options, strict=True) if o["num_gpus"])
+        raise InputError(f"--device {device}: the Ray cluster has no GPU; start the GPU nodes with `ray start` "
+                         "(it counts their GPUs) or use --device cpu")
+    remotes: dict[tuple[tuple[str, Any], ...], Any] = {}  # one remote function per distinct set of options
+    refs: dict[Any, ClipTask] = {}
+    for t, opts in zip(tasks, options, strict=True):
+        key = tuple(sorted(opts.items()))
+        if key not in remotes:
+            remotes[key] = ray.remote(**opts)(fn)
+        refs[remotes[key].remote(_on_gpu_worker(t) if opts["num_gpus"] else t)] = t
     pending = list(refs)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
@@ -113,6 +163,11 @@ def run_ray(ray: Any, tasks: Sequence[ClipTask]) -> Iterator[dict[str, str]]:
                 for other in pending:
                     ray.cancel(other)
                 raise
-            except RayError as exc:  # the worker or its node died: record and go on
+            except RayError as exc:  # the worker or its node died, and so did the retry: record and go on
                 row = error_row(refs[ref], exc)
             yield row
+
+
+def _cluster_has_gpu(ray: Any) -> bool:
+    """Whether the connected Ray cluster counts at least one GPU."""
+    return float(ray.cluster_resources().get("GPU", 0)) >= 1

@@ -206,8 +206,8 @@ def _load_networks(run: _Run) -> tuple[Any, Any, dict[str, str]]:
 
     ck = run.checkpoints
     options: dict[str, Any] = {CHECKPOINT_OPTION[run.engine]: ck} if ck and run.engine in CHECKPOINT_OPTION else {}
-    if run.device is not None:
-        options["device"] = run.device
+    if run.device is not None:  # on Ray the GPUs are the workers': this process checks the engine loads on its CPU
+        options["device"] = run.device if run.ray is None else "cpu"
     create_engine(run.engine, **options).close()
 
     unavailable: dict[str, str] = {}
