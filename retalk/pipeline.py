@@ -19,14 +19,14 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from retalk.engines import ENGINES, create_engine
-from retalk.engines.base import Engine, Plan, RenderItem
+from retalk.engines.base import Engine, Plan, render_slots
 from retalk.errors import InputError
 from retalk.face.tracker import FaceTrack, FaceTracker
 from retalk.media import VideoInfo, VideoSink, check_not_silent, iter_frames, load_audio, probe_video
@@ -206,25 +206,6 @@ def _analyse(face: str | Path, info: VideoInfo, opt: SyncOptions, engine: Engine
     return track, n_src
 
 
-def _render_slots(engine: Engine, slots: Iterator[Slot], clock: StageClock) -> Iterator[Slot]:
-    """Slots rendered by an engine that is not a :class:`BatchOp` (``engine.render`` in its batches, in order)."""
-    batch: list[Slot] = []
-
-    def flush() -> Iterator[Slot]:
-        items = [RenderItem(s.out_index, s.src_index, s.frame) for s in batch if s.work and s.frame is not None]
-        with clock.time(f"{engine.name or 'engine'}.render", items=len(items)):
-            out = iter(engine.render(items) if items else ())
-        for s in batch:
-            yield replace(s, frame=next(out)) if s.work and s.frame is not None else s
-        batch.clear()
-
-    for slot in slots:
-        batch.append(slot)
-        if sum(1 for s in batch if s.work and s.frame is not None) >= max(1, engine.batch_size):
-            yield from flush()
-    yield from flush()
-
-
 def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: SyncOptions | None = None) -> SyncResult:
     """Re-render ``face`` (video or photo) so its lips follow ``audio``; write ``outfile`` (mp4).
 
@@ -301,7 +282,7 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
             if isinstance(engine, BatchOp):
                 ops.append(engine)
             else:
-                slots = _render_slots(engine, slots, clock)
+                slots = render_slots(engine, slots, clock)
             if restorer is not None:
                 from retalk.enhance.op import RestoreOp
 

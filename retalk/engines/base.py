@@ -22,12 +22,15 @@ An engine's options are its constructor's keyword parameters (see
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from retalk.face.tracker import FaceTrack
+from retalk.runtime.profile import StageClock
+from retalk.runtime.stages import Slot
 from retalk.speech.mouth import MouthTrack
 
 
@@ -82,31 +85,36 @@ class Engine(abc.ABC):
         """Release resources."""
 
 
-def render_in_order(engine: Engine, stream: Iterable[RenderItem | np.ndarray | None],
-                    emit: Callable[[RenderItem | None, np.ndarray | None], None]) -> None:
-    """Render a stream in the engine's batches and hand every frame to ``emit`` in stream order.
+def render_slots(engine: Engine, slots: Iterable[Slot], clock: StageClock | None = None) -> Iterator[Slot]:
+    """Render a stream of slots with ``engine.render`` in the engine's batches; yield them in stream order.
 
-    ``stream`` yields :class:`RenderItem` (frames to render) or bare frames (to pass through
-    unchanged, e.g. without a face) or None (nothing to render: ``emit`` decides, e.g. repeats
-    the previous frame); ``emit(item, frame)`` gets the item (None for a bare frame or a None).
+    Slots with work and a frame are rendered (their frame replaced by the engine's); the others (no face,
+    or ``frame=None`` for a held frame) pass through in place. A batch is handed over as soon as it holds
+    ``engine.batch_size`` frames to render. With a ``clock``, each call is timed as ``<engine>.render``.
+    This is how engines that are not :class:`retalk.runtime.BatchOp`\ s run (the built-in engine, in
+    ``sync`` and ``animate``).
     """
-    batch: list[RenderItem] = []
-    pending: list[tuple[RenderItem | None, np.ndarray | None]] = []
+    size = max(1, engine.batch_size)
+    name = f"{engine.name or 'engine'}.render"
+    batch: list[Slot] = []
+    n_work = 0
 
-    def flush() -> None:
-        rendered = iter(engine.render(batch) if batch else ())
-        for item, frame in pending:
-            emit(item, next(rendered) if item is not None else frame)
+    def flush() -> Iterator[Slot]:
+        items = [RenderItem(s.out_index, s.src_index, s.frame) for s in batch if _renders(s)]
+        with clock.time(name, items=len(items)) if clock is not None else nullcontext():
+            rendered = iter(engine.render(items) if items else ())
+        for s in batch:
+            yield replace(s, frame=next(rendered)) if _renders(s) else s
         batch.clear()
-        pending.clear()
 
-    for x in stream:
-        if isinstance(x, RenderItem):
-            batch.append(x)
-            pending.append((x, None))
-        else:
-            pending.append((None, x))
-        if len(batch) >= max(1, engine.batch_size):
-            flush()
-    flush()
+    for slot in slots:
+        batch.append(slot)
+        n_work += _renders(slot)
+        if n_work >= size:
+            yield from flush()
+            n_work = 0
+    yield from flush()
 
+
+def _renders(slot: Slot) -> bool:
+    return slot.work and slot.frame is not None

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from retalk.engines import create_engine
-from retalk.engines.base import Plan, RenderItem, render_in_order
+from retalk.engines.base import Plan, render_slots
 from retalk.errors import InputError
 from retalk.face import landmarks as L
 from retalk.face.tracker import FaceTrack
@@ -42,6 +42,7 @@ from retalk.media.video import prefetch
 from retalk.portrait.blink import EyelidRenderer, blink_curve
 from retalk.portrait.geometry import PREPROCESS_MODES, PhotoLayout, find_face, layout_photo
 from retalk.portrait.head_motion import POSE_LIMITS, HeadWarp, keyframe_curve, speech_pose, style_for
+from retalk.runtime.stages import Slot
 from retalk.speech.mouth import mouth_track, timed_phones
 from retalk.speech.types import Phone
 
@@ -228,14 +229,12 @@ def animate(image: str | Path, audio: str | Path, outfile: str | Path,
                        preset=opt.preset) as sink:
             bar = tqdm(total=n, desc="animating", unit="frame", disable=not opt.progress, leave=False)
 
-            def emit(item: RenderItem | None, frame: np.ndarray) -> None:
-                out = np.ascontiguousarray(frame[oy:oy + oh, ox:ox + ow])
-                if restorer is not None and item is not None:
-                    out = restorer.restore(out, lms[item.src_index, :, :2] - (ox, oy))
+            for slot in render_slots(engine, (Slot(i, i + 1, f) for i, f in enumerate(prefetch(background())))):
+                out = np.ascontiguousarray(slot.frame[oy:oy + oh, ox:ox + ow])
+                if restorer is not None:
+                    out = restorer.restore(out, lms[slot.src_index, :, :2] - (ox, oy))
                 sink.write(out)
                 bar.update(1)
-
-            render_in_order(engine, (RenderItem(i, i + 1, f) for i, f in enumerate(prefetch(background()))), emit)
             bar.close()
             if sink.frames_written != n:
                 raise InputError(f"{image}: expected {n} frames, rendered {sink.frames_written}")
