@@ -23,15 +23,11 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
-import cv2
 import numpy as np
 import pytest
+from _builtin_render import head_motion, render_in_memory
 
-from retalk.engines.base import Plan, RenderItem
-from retalk.face.tracker import FaceTracker
-from retalk.pipeline import ping_pong
 from retalk.samples import astronaut, vowel_speech
-from retalk.speech.mouth import mouth_track
 from retalk.speech.types import Phone
 
 SIZE = 256  # frame width and height, pixels
@@ -68,44 +64,16 @@ def _render(frames: list[np.ndarray], static: bool, samples: np.ndarray,
 
     Returns the input digest (tracked landmarks, validity and the mouth targets) and the output frames.
     """
-    from retalk.engines.builtin.engine import BuiltinEngine
-
-    engine = BuiltinEngine()
-    tracker = FaceTracker(static=static)
-    for k, frame in enumerate(frames):
-        engine.observe(k, frame, tracker.update(frame))
-    track = tracker.finish()
-    n_out = int(round(len(samples) / RATE * FPS))
-    mouth = mouth_track(samples, RATE, FPS, n_out, phones, phones is not None, 1.0, "arpabet" if phones else None)
-    schedule = ping_pong(len(frames), n_out)
-    plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=FPS, audio=samples, sample_rate=RATE, still=static)
+    track, mouth, out = render_in_memory(frames, static, samples, RATE, FPS, phones=phones)
     assert track.valid.all()
-    inputs = _digest(track.landmarks, track.valid, mouth.opening, mouth.width, mouth.closed)
-    engine.prepare(plan)
-    out: list[np.ndarray] = []
-    for start in range(0, n_out, engine.batch_size):
-        items = [RenderItem(i, int(schedule[i]), frames[int(schedule[i])].copy())
-                 for i in range(start, min(n_out, start + engine.batch_size))]
-        out.extend(engine.render(items))
-    engine.close()
-    return inputs, out
-
-
-def _head_motion(frames: list[np.ndarray]) -> list[np.ndarray]:
-    """Each frame moved by a small sub-pixel translation and rotation (a gentle head motion)."""
-    out = []
-    for k, f in enumerate(frames):
-        m = cv2.getRotationMatrix2D((SIZE / 2, SIZE / 2), 2.0 * np.sin(0.21 * k), 1.0)
-        m[:, 2] += (3.0 * np.sin(0.17 * k), 2.0 * np.sin(0.13 * k + 1.0))
-        out.append(cv2.warpAffine(f, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
-    return out
+    return _digest(track.landmarks, track.valid, mouth.opening, mouth.width, mouth.closed), out
 
 
 @lru_cache(maxsize=1)
 def _renders() -> tuple[tuple[str, str], tuple[str, str]]:
     """``((photo input, photo output), (video input, video output))`` digests."""
     photo_in, photo = _render([astronaut(SIZE)], True, vowel_speech(2.0, RATE, seed=0), _phones())
-    video_in, video = _render(_head_motion(photo), False, vowel_speech(3.0, RATE, syllable_rate=3.0, seed=1), None)
+    video_in, video = _render(head_motion(photo), False, vowel_speech(3.0, RATE, syllable_rate=3.0, seed=1), None)
     return (photo_in, _digest(*photo)), (video_in, _digest(*video))
 
 

@@ -16,9 +16,9 @@ import math
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
+from _builtin_render import head_motion, render_in_memory
 
 from retalk import cli
 from retalk.engines.builtin.targets import SCALED_MARGIN, speaker_targets
@@ -103,27 +103,7 @@ SIZE = 512  # frame size, pixels (at 256 the mesh's lip opening is too coarse to
 def _render(frames: list[np.ndarray], static: bool, samples: np.ndarray, scale: float) -> list[np.ndarray]:
     """The built-in engine's frames for ``samples`` (16 kHz, acoustics only), fed as :func:`retalk.pipeline.sync`
     feeds it, on frames held in memory."""
-    from retalk.engines.base import Plan, RenderItem
-    from retalk.engines.builtin.engine import BuiltinEngine
-    from retalk.face.tracker import FaceTracker
-    from retalk.pipeline import ping_pong
-
-    engine = BuiltinEngine()
-    tracker = FaceTracker(static=static)
-    for k, frame in enumerate(frames):
-        engine.observe(k, frame, tracker.update(frame))
-    track = tracker.finish()
-    n = int(round(len(samples) / RATE * FPS))
-    mouth = mouth_track(samples, RATE, FPS, n, None, False, scale, None)
-    schedule = ping_pong(len(frames), n)
-    engine.prepare(Plan(track=track, mouth=mouth, schedule=schedule, fps=FPS, audio=samples, sample_rate=RATE,
-                        still=static))
-    out: list[np.ndarray] = []
-    for start in range(0, n, engine.batch_size):
-        out.extend(engine.render([RenderItem(i, int(schedule[i]), frames[int(schedule[i])].copy())
-                                  for i in range(start, min(n, start + engine.batch_size))]))
-    engine.close()
-    return out
+    return render_in_memory(frames, static, samples, RATE, FPS, scale=scale)[2]
 
 
 def _lip_openings(frames: list[np.ndarray]) -> np.ndarray:
@@ -138,19 +118,9 @@ def _lip_openings(frames: list[np.ndarray]) -> np.ndarray:
     return opening_series(track.landmarks, track.valid)
 
 
-def _head_motion(frames: list[np.ndarray]) -> list[np.ndarray]:
-    """Each frame moved by a small sub-pixel translation and rotation (a gentle head motion)."""
-    out = []
-    for k, f in enumerate(frames):
-        m = cv2.getRotationMatrix2D((SIZE / 2, SIZE / 2), 2.0 * np.sin(0.21 * k), 1.0)
-        m[:, 2] += (3.0 * np.sin(0.17 * k), 2.0 * np.sin(0.13 * k + 1.0))
-        out.append(cv2.warpAffine(f, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
-    return out
-
-
 def test_rendered_lip_opening_spreads_with_the_scale():
     # a talking source video: the astronaut photo made to speak (scale 1), with a gentle head motion
-    source = _head_motion(_render([astronaut(SIZE)], True, vowel_speech(3.0, RATE, seed=0), 1.0))
+    source = head_motion(_render([astronaut(SIZE)], True, vowel_speech(3.0, RATE, seed=0), 1.0))
     speech = vowel_speech(3.0, RATE, syllable_rate=3.0, seed=1)
     spread = {}
     for scale in (0.5, 1.0, 2.0):
