@@ -69,7 +69,7 @@ def _track_part(path: str, start: int, stop: int | None, out: str) -> None:
     frames, change = tracker.raw()
     frames, change = frames[lead:], change[lead:]
     faces = tracker.faces_at_start
-    tracker.finish()  # closes the mesh
+    tracker.close()  # the parent smooths the joined track; nothing to finish here
     valid = np.array([f is not None for f in frames], bool)
     lms = np.stack([f if f is not None else np.zeros((478, 3), np.float32) for f in frames]) if frames else \
         np.zeros((0, 478, 3), np.float32)

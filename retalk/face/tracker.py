@@ -301,12 +301,16 @@ class FaceTracker:
             box = _box(lm)
             self._thumb = (box, face_thumbnail(frame, box))
 
-    def finish(self, smooth: bool = True) -> FaceTrack:
-        """Return the track, smoothed over time unless ``smooth`` is False (measurement wants raw points)."""
+    def close(self) -> None:
+        """Release the face-mesh graphs (called by :meth:`finish`; alone when only :meth:`raw` is wanted)."""
         if self._mesh is not None:
             self._mesh.close()
         if self._probe is not None:
             self._probe.close()
+
+    def finish(self, smooth: bool = True) -> FaceTrack:
+        """Return the track, smoothed over time unless ``smooth`` is False (measurement wants raw points)."""
+        self.close()
         n = len(self._frames)
         lms = np.zeros((n, L.N_POINTS, 3), np.float32)
         valid = np.zeros(n, bool)
