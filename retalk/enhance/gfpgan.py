@@ -299,34 +299,16 @@ class GFPGANRestorer:
 
         Frames may differ in size.  Returns new uint8 RGB frames in the input order.
         """
+        from retalk.enhance.op import RestoreOp
+        from retalk.runtime.stages import Slot, run_ops_sequential
+
         if len(frames_rgb) != len(landmarks):
             raise ValueError(f"{len(frames_rgb)} frames but {len(landmarks)} landmark sets")
-        results: list[np.ndarray] = []
-        pending: list[tuple[int, np.ndarray]] = []  # (index into results, affine)
-        crops: list[np.ndarray] = []
-
-        def flush() -> None:
-            if not crops:
-                return
-            restored = self.run_network(np.stack(crops))
-            for (idx, affine), face in zip(pending, restored, strict=True):
-                results[idx] = paste_face(results[idx], face, affine)
-            pending.clear()
-            crops.clear()
-
-        for frame, lm in zip(frames_rgb, landmarks, strict=True):
-            frame = _check_frame(frame)
-            results.append(frame)
-            aligned = self.align(frame, lm)
-            if aligned is None:
-                results[-1] = frame.copy()
-                continue
-            crops.append(aligned[0])
-            pending.append((len(results) - 1, aligned[1]))
-            if len(crops) >= self.batch_size:
-                flush()
-        flush()
-        return results
+        frames = [_check_frame(f) for f in frames_rgb]
+        # the runtime's steps and batching, in this thread: align, the network on batch_size faces, paste
+        op = RestoreOp(self, lambda slot: landmarks[slot.out_index])
+        done = run_ops_sequential((Slot(i, i, f) for i, f in enumerate(frames)), [op])
+        return [s.frame.copy() if s.frame is frames[s.out_index] else s.frame for s in done]
 
     def __call__(self, frame_rgb: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
         return self.restore(frame_rgb, landmarks)
