@@ -174,10 +174,10 @@ def test_registry_entries() -> None:
         checkpoints.REGISTRY["x"] = None  # type: ignore[index]  # read-only
 
 
-@pytest.mark.parametrize("name", ["lnet", "enet", "dnet", "face3d", "gpen", "parsenet", "ganimation"])
-def test_placeholders_say_not_implemented(name: str, tmp_path: Path) -> None:
-    with pytest.raises(RetalkError, match="not implemented yet"):
-        checkpoints.load(name, tmp_path)
+def test_placeholders_say_not_implemented(tmp_path: Path) -> None:
+    for name in [n for n in checkpoints.names() if not checkpoints.REGISTRY[n].implemented]:
+        with pytest.raises(RetalkError, match="not implemented yet"):
+            checkpoints.load(name, tmp_path)
 
 
 def test_unknown_name() -> None:
@@ -307,3 +307,38 @@ def test_find_checkpoints(release_dir: Path, tmp_path: Path) -> None:
         assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
     assert all(f.sha256 == "" for f in checkpoints.find_checkpoints(release_dir, hashes=False))
     assert checkpoints.find_checkpoints(tmp_path / "absent") == []
+
+
+def _spec_like(**fields) -> checkpoints.CheckpointSpec:
+    base = checkpoints.get_spec("syncnet")
+    from dataclasses import replace
+    return replace(base, **fields)
+
+
+def test_bundle_prefix_selects_and_strips(tmp_path: Path) -> None:
+    """A flat bundle keeps only the keys with the prefix, without it; a per-network file is used as is."""
+    spec = _spec_like(select_prefix="kp_extractor.")
+    bundle = {"kp_extractor.down.weight": torch.ones(2), "generator.first.weight": torch.zeros(3),
+              "kp_extractor.kp.bias": torch.full((1,), 2.0)}
+    torch.save(bundle, tmp_path / "b.pth")
+    got = checkpoints.read_state_dict(spec, tmp_path / "b.pth")
+    assert sorted(got) == ["down.weight", "kp.bias"]
+    assert float(got["kp.bias"]) == 2.0
+    torch.save({"down.weight": torch.ones(2)}, tmp_path / "legacy.pth")
+    assert list(checkpoints.read_state_dict(spec, tmp_path / "legacy.pth")) == ["down.weight"]
+
+
+def test_drop_substrings_and_build_args(tmp_path: Path) -> None:
+    spec = _spec_like(drop_substrings=("low_res",))
+    torch.save({"module.a.weight": torch.ones(1), "module.low_res.b": torch.ones(1)}, tmp_path / "x.pth")
+    assert list(checkpoints.read_state_dict(spec, tmp_path / "x.pth")) == ["a.weight"]
+    seen = {}
+
+    def factory(**kwargs):
+        seen.update(kwargs)
+        return "net"
+
+    spec = _spec_like(factory=factory, build_args=lambda st: {"channels": int(st["w"].shape[1])})
+    assert spec.build({"w": torch.zeros(4, 73, 7)}) == "net" and seen == {"channels": 73}
+    seen.clear()
+    assert spec.build() == "net" and seen == {}

@@ -30,6 +30,7 @@ from retalk.checkpoints.loading import (
     find_checkpoints,
     load,
     read_state_dict,
+    read_with_companions,
     resolve,
 )
 from retalk.checkpoints.registry import REGISTRY, CheckpointSpec, get_spec, names
@@ -43,6 +44,7 @@ __all__ = [
     "load",
     "resolve",
     "read_state_dict",
+    "read_with_companions",
     "find_checkpoints",
     "default_checkpoints_dir",
     "candidate_files",

@@ -38,6 +38,7 @@ __all__ = [
     "candidate_files",
     "resolve",
     "read_state_dict",
+    "read_with_companions",
     "load",
     "find_checkpoints",
 ]
@@ -239,13 +240,41 @@ def read_state_dict(spec: CheckpointSpec, file: Path) -> dict[str, Any]:
             f"{file} is not a '{spec.name}' checkpoint: {len(bad)} entries are not tensors "
             f"(e.g. {', '.join(map(str, bad[:_EXAMPLES]))})"
         )
+    if spec.select_prefix and any(spec.select_prefix in str(k) for k in state):
+        marker = spec.select_prefix
+        state = {str(k).split(marker, 1)[1]: v for k, v in state.items() if marker in str(k)}
+        logger.debug("%s: using the %r entries of the bundle %s", spec.name, marker, file)
     out: dict[str, Any] = {}
     for key, value in state.items():
+        if any(part in str(key) for part in spec.drop_substrings):
+            continue
         new = _strip(str(key), spec.strip_prefixes)
         if new in out:
             raise CheckpointError(f"{file}: key {new!r} appears twice after removing prefixes")
         out[new] = value
     return out
+
+
+def read_with_companions(spec: CheckpointSpec, file: Path) -> dict[str, Any]:
+    """:func:`read_state_dict` plus each companion's keys (its file found beside ``file``).
+
+    Raises:
+        CheckpointError: as :func:`read_state_dict`, or a companion file is
+            missing from ``file``'s folder (the message names it and its source).
+    """
+    state = read_state_dict(spec, file)
+    for other, prefix in spec.companions:
+        other_spec = get_spec(other)
+        try:
+            other_file = resolve(other, file.parent)
+        except CheckpointError:
+            raise CheckpointError(
+                f"'{spec.name}' needs {' or '.join(other_spec.files)} in the same folder as {file.name} "
+                f"({file.parent.resolve()}): get it from {other_spec.source}"
+            ) from None
+        for key, value in read_state_dict(other_spec, other_file).items():
+            state[prefix + key] = value
+    return state
 
 
 def _examples(keys: list[str]) -> str:
@@ -323,8 +352,8 @@ def load(name: str, path: str | os.PathLike[str] | None = None, device: Any = "c
     if not spec.implemented:
         spec.build()  # raises a clear "not implemented yet" before asking for a file
     file = resolve(name, path, checkpoints_dir)
-    model = spec.build()
-    state = read_state_dict(spec, file)
+    state = read_with_companions(spec, file)
+    model = spec.build(state)
     state = _fit_state(torch, model, state, spec, file)
     try:
         model.load_state_dict(state, strict=True)

@@ -8,7 +8,7 @@ module (and ``import retalk.checkpoints``) works without torch installed.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
@@ -42,6 +42,20 @@ class CheckpointSpec:
             e.g. ``module.`` added by ``DataParallel``.
         implemented: ``False`` for networks retalk does not provide yet.
         notes: how the reference code loads the file, for maintainers.
+        select_prefix: for bundles holding several networks in one flat dict
+            (SadTalker's ``.safetensors``): when any key contains this
+            substring, only those keys are kept and the substring (with
+            everything before it) is removed; files without such keys (the
+            legacy per-network files) are used as they are.
+        drop_substrings: keys containing any of these are discarded after
+            unwrapping (VideoReTalking drops ``low_res`` from LNet.pth/ENet.pth).
+        companions: ``(registry name, key prefix)`` pairs: the companion's
+            release file is looked up *in the same folder* as this file, read
+            with the companion's own spec, and its keys are added under the
+            prefix (E-Net's ``low_res.*`` comes from the LNet.pth beside it).
+        build_args: derives constructor keyword arguments from the unwrapped
+            state dict (e.g. the mapping net's input channels from the shape
+            of its first weight); the factory receives them.
     """
 
     name: str
@@ -53,13 +67,29 @@ class CheckpointSpec:
     strip_prefixes: tuple[str, ...] = ("module.",)
     implemented: bool = True
     notes: str = ""
+    select_prefix: str = ""
+    drop_substrings: tuple[str, ...] = ()
+    companions: tuple[tuple[str, str], ...] = ()
+    build_args: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
-    def build(self) -> Any:
-        """Instantiate the network (random weights). Imports torch."""
+    def build(self, state: Mapping[str, Any] | None = None) -> Any:
+        """Instantiate the network (random weights). Imports torch.
+
+        Args:
+            state: the unwrapped state dict, when :attr:`build_args` needs it
+                to choose constructor arguments; ignored otherwise.
+        """
+        if self.build_args is not None and state is not None:
+            return self.factory(**self.build_args(state))
         return self.factory()
 
 
 def _import_class(module: str, cls: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Import ``module`` lazily and build ``cls(*args, **kwargs)``.
+
+    Use with :func:`functools.partial`; keyword arguments given at build time
+    (from :attr:`CheckpointSpec.build_args`) are added to the partial's.
+    """
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
