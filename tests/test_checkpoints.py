@@ -342,3 +342,12 @@ def test_drop_substrings_and_build_args(tmp_path: Path) -> None:
     assert spec.build({"w": torch.zeros(4, 73, 7)}) == "net" and seen == {"channels": 73}
     seen.clear()
     assert spec.build() == "net" and seen == {}
+
+
+def test_release_writer_round_trip(tmp_path: Path) -> None:
+    """tests/_release.py writes what the loader accepts (wrapped, module-prefixed)."""
+    from _release import seeded_release_state, write_release
+
+    path = write_release("wav2lip", tmp_path, seed=5, module_prefix=True)
+    model = checkpoints.load("wav2lip", path)
+    _assert_loaded(model, seeded_release_state("wav2lip", seed=5))
