@@ -48,13 +48,15 @@ exit status:
 
 
 # Flags of `say` that apply to one target only (dest -> flag as shown), and their defaults.
-_DUB_ONLY = {"engine": "--engine", "hold_repeats": "--no-hold-repeats", "face_index": "--face-index", "box": "--box"}
+_DUB_ONLY = {"hold_repeats": "--no-hold-repeats", "face_index": "--face-index", "box": "--box"}
 _DUB_DEFAULTS = {"engine": "builtin", "hold_repeats": True, "face_index": None, "box": None}
 _PORTRAIT_ONLY = {"size": "--size", "preprocess": "--preprocess", "still": "--still", "pose_style": "--pose-style",
                   "input_yaw": "--input-yaw", "input_pitch": "--input-pitch", "input_roll": "--input-roll",
-                  "blink_rate": "--blink-rate"}
+                  "blink_rate": "--blink-rate", "seed": "--seed"}
 _PORTRAIT_DEFAULTS = {"size": None, "preprocess": "crop", "still": False, "pose_style": 0, "input_yaw": None,
-                      "input_pitch": None, "input_roll": None, "blink_rate": 17.0}
+                      "input_pitch": None, "input_roll": None, "blink_rate": 17.0, "seed": 0}
+_PREPROCESS = ("crop", "extcrop", "resize", "full", "extfull")
+_ANIMATE_ENGINES = ("builtin", "sadtalker")  # as retalk.portrait.animate.ANIMATE_ENGINES (no heavy import here)
 
 
 def _default(dest: str, defaults: dict[str, Any], given_only: bool) -> Any:
@@ -112,10 +114,12 @@ def _add_portrait(p: argparse.ArgumentParser, references: bool = True, given_onl
 
     p.add_argument("--size", type=int, metavar="PX", default=d("size"),
                    help="output size in pixels: the square's side for --preprocess crop (default 512), the longer "
-                        "side for resize (default 512) and full (default: the picture's own, at most 1920)")
-    p.add_argument("--preprocess", choices=["crop", "resize", "full"], default=d("preprocess"),
+                        "side for resize (default 512) and full (default: the picture's own, at most 1920); "
+                        "--engine sadtalker: its render size, 256 (default) or 512")
+    p.add_argument("--preprocess", choices=_PREPROCESS, default=d("preprocess"),
                    help="crop: a square around the face (default); resize: the whole picture scaled to --size; "
-                        "full: the whole picture, everything but the head left as it is")
+                        "full: the whole picture, everything but the head left as it is; extcrop, extfull "
+                        "(--engine sadtalker): as crop and full with the wider crop around the face")
     p.add_argument("--still", action="store_true", default=d("still"),
                    help="no head motion (blinks and lips only); --input-yaw/-pitch/-roll still apply")
     flags.add_flag(p, "--pose-style", "--pose_style", type=int, default=d("pose_style"), metavar="N",
@@ -132,7 +136,18 @@ def _add_portrait(p: argparse.ArgumentParser, references: bool = True, given_onl
         flags.add_flag(p, "--ref-pose", "--ref_pose", metavar="VIDEO",
                        help="take head motion from this talking video (tracked head pose and position)")
     flags.add_flag(p, "--blink-rate", "--blink_rate", type=float, default=d("blink_rate"), metavar="PER_MIN",
-                   help="average generated blinks per minute (default 17; intervals are irregular)")
+                   help="average generated blinks per minute (default 17; intervals are irregular; builtin engine)")
+    p.add_argument("--seed", type=int, default=d("seed"), metavar="N",
+                   help="--engine sadtalker: seed of its random blinks and head-pose noise (default 0: the same "
+                        "input gives the same video)")
+
+
+def _add_animate_engine(p: argparse.ArgumentParser, default: Any = "builtin") -> None:
+    """``--engine builtin|sadtalker`` for ``animate``."""
+    p.add_argument("--engine", default=default, choices=_ANIMATE_ENGINES, metavar="NAME",
+                   help="builtin: mesh warp + the built-in lip renderer (CPU, no downloads; default); sadtalker: "
+                        "SadTalker's released networks (needs pip install 'retalk[neural]' and its checkpoints, "
+                        "see docs/sadtalker.md)")
 
 
 def _add_checkpoints(p: argparse.ArgumentParser, what: str) -> None:
@@ -178,8 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="a photo with a face (png, jpg, webp, ...; alpha is put on white)")
     _add_speech(p)
     _add_output(p)
-    _add_mouth(p, "--enhancer")
-    _add_checkpoints(p, "--enhancer")
+    _add_mouth(p, "--engine sadtalker and --enhancer")
+    _add_checkpoints(p, "--engine sadtalker and --enhancer")
+    _add_animate_engine(p)
     _add_portrait(p)
     p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
 
@@ -187,9 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="speak text: synthesize speech and lip-sync a video or animate a photo",
                        description="Synthesize --text with the bundled espeak-ng and make --face (a video) or --image "
                                    "(a photo) say it. The synthesizer's own phone timings drive the mouth. "
-                                   "Flags of `sync` (--engine, --face-index, --box, --no-hold-repeats) apply to "
+                                   "Flags of `sync` (--face-index, --box, --no-hold-repeats) apply to "
                                    "--face only, flags of `animate` (--size, --preprocess, --still, --pose-style, "
-                                   "--input-yaw/-pitch/-roll, --blink-rate) to --image only.")
+                                   "--input-yaw/-pitch/-roll, --blink-rate, --seed) to --image only; --engine "
+                                   "names a lip-sync engine for --face, builtin or sadtalker for --image.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="the text to speak")
     flags.add_flag(what, "--text-file", "--text_file", metavar="FILE", help="read the text to speak from this UTF-8 file")
@@ -205,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--image", help="a photo to animate (like `retalk animate`)")
     _add_output(p)
     _add_mouth(p, "neural engines and --enhancer")
-    flags.add_engine(p, "lip-sync engine for --face", default=argparse.SUPPRESS)
+    p.add_argument("--engine", default=argparse.SUPPRESS, metavar="NAME",
+                   choices=sorted(set(flags.engine_names()) | set(_ANIMATE_ENGINES)),
+                   help=flags.engine_help("with --face, the lip-sync engine") + " (default builtin); with --image, "
+                        "builtin or sadtalker (SadTalker's networks, see `retalk animate --help`)")
     _add_checkpoints(p, "neural engines and --enhancer")
     p.add_argument("--fps", type=float, metavar="FPS",
                    help="frame rate of the output for --image, or when --face is a still image (default 25)")
@@ -268,7 +288,7 @@ def _animate_options(args: argparse.Namespace, **extra: Any) -> AnimateOptions:
         input_pitch=keys(args.input_pitch), input_roll=keys(args.input_roll),
         ref_eyeblink=getattr(args, "ref_eyeblink", None), ref_pose=getattr(args, "ref_pose", None),
         blink_rate=args.blink_rate, enhancer=args.enhancer, crf=args.crf, preset=args.preset, device=args.device,
-        progress=not args.quiet and sys.stderr.isatty(), **extra)
+        progress=not args.quiet and sys.stderr.isatty(), engine=args.engine, seed=args.seed, **extra)
 
 
 def _run_animate(args: argparse.Namespace) -> int:
@@ -296,6 +316,13 @@ def check_say_target(args: argparse.Namespace) -> argparse.Namespace:
     for dest, flag in wrong.items():
         if hasattr(args, dest):
             raise InputError(f"{flag} applies to {right}, not to {target}")
+    engine = getattr(args, "engine", None)
+    if engine is not None:
+        from retalk.engines import ENGINES
+
+        allowed = sorted(ENGINES) if args.face else list(_ANIMATE_ENGINES)
+        if engine not in allowed:
+            raise InputError(f"--engine {engine} does not apply to {target}: choose {', '.join(allowed)}")
     filled = {**_DUB_DEFAULTS, **_PORTRAIT_DEFAULTS}
     filled.update(vars(args))
     return argparse.Namespace(**filled)

@@ -92,7 +92,8 @@ def test_choices_come_from_the_registries(parser):
     subs = _subparsers(parser)
     for name in ("sync", "say", "eval"):
         engine = next(a for a in subs[name]._actions if a.dest == "engine")
-        assert list(engine.choices) == sorted(ENGINES), name
+        # say --image also takes the portrait engines (builtin, sadtalker)
+        assert list(engine.choices) == sorted(set(ENGINES) | ({"builtin", "sadtalker"} if name == "say" else set()))
         for spec in ENGINES.values():
             assert spec.description in " ".join(engine.help.split())
     for name in ("sync", "animate", "say"):
@@ -170,6 +171,8 @@ def test_sync_refuses_fps_with_a_video(face_clip, short_wav, tmp_path, monkeypat
     (["--input-yaw", "5"], "--input-yaw applies to --image, not to --face"),
     (["--blink-rate", "3"], "--blink-rate applies to --image, not to --face"),
     (["--preprocess", "full"], "--preprocess applies to --image, not to --face"),
+    (["--seed", "3"], "--seed applies to --image, not to --face"),
+    (["--engine", "sadtalker"], "--engine sadtalker does not apply to --face: choose builtin, passthrough, wav2lip"),
 ])
 def test_say_rejects_portrait_flags_with_face(extra, message, tmp_path, capsys):
     assert cli.main([*SAY_FACE[:-1], str(tmp_path / "o.mp4"), *extra]) == EXIT_BAD_INPUT
@@ -177,7 +180,7 @@ def test_say_rejects_portrait_flags_with_face(extra, message, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--engine", "builtin"], "--engine applies to --face, not to --image"),
+    (["--engine", "wav2lip"], "--engine wav2lip does not apply to --image: choose builtin, sadtalker"),
     (["--face-index", "0"], "--face-index applies to --face, not to --image"),
     (["--box", "0 0 10 10"], "--box applies to --face, not to --image"),
     (["--no-hold-repeats"], "--no-hold-repeats applies to --face, not to --image"),

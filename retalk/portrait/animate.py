@@ -42,6 +42,7 @@ from retalk.media.video import prefetch
 from retalk.portrait.blink import EyelidRenderer, blink_curve
 from retalk.portrait.geometry import PREPROCESS_MODES, PhotoLayout, find_face, layout_photo
 from retalk.portrait.head_motion import POSE_LIMITS, HeadWarp, keyframe_curve, speech_pose, style_for
+from retalk.runtime.profile import Timings
 from retalk.runtime.stages import Slot
 from retalk.speech.mouth import mouth_track, timed_phones
 from retalk.speech.types import Phone
@@ -68,6 +69,11 @@ class AnimateOptions:
     ``recognize``: run the English phone recognizer otherwise.
     ``crf``/``preset``: H.264 quality and speed. ``device``: where the enhancer runs ("cpu", "cuda",
     "cuda:N"; None: CUDA if available); the lips are rendered on the CPU.
+    ``engine``: ``builtin`` (mesh warp + lip renderer, CPU) or ``sadtalker`` (SadTalker's released networks,
+    :mod:`retalk.sadtalker.engine`; needs the neural extra and its checkpoints, see ``docs/sadtalker.md``).
+    SadTalker only: ``seed`` (blinks and the pose network's noise), ``precision`` ("fp32", "bf16", "fp16"
+    autocast of the renderer on CUDA; None: bf16), ``batch_size`` (frames per renderer call; None: from free
+    GPU memory), ``concurrent`` (False: the runtime's sequential reference path).
     """
 
     fps: float = 25.0
@@ -90,12 +96,22 @@ class AnimateOptions:
     preset: str = "superfast"
     progress: bool = True
     device: str | None = None
+    engine: str = "builtin"
+    seed: int = 0
+    precision: str | None = None
+    batch_size: int | None = None
+    concurrent: bool = True
+
+
+ANIMATE_ENGINES = ("builtin", "sadtalker")
+"""``--engine`` choices of ``animate`` and ``say --image``: the built-in mesh warp, or SadTalker's networks."""
 
 
 @dataclass(frozen=True)
 class AnimateResult:
     """What :func:`animate` wrote: path, frame count, rate (fps), duration (s), frame size (width, height),
-    and the blinks per minute and largest head rotation (degrees) it used."""
+    and the blinks per minute and largest head rotation (degrees) it used; ``timings``: per-stage times
+    (``--engine sadtalker``; None for the builtin engine)."""
 
     path: Path
     frames: int
@@ -104,6 +120,7 @@ class AnimateResult:
     size: tuple[int, int]
     blinks_per_minute: float
     max_rotation: float
+    timings: Timings | None = None
 
 
 def _check_options(opt: AnimateOptions) -> None:
@@ -178,6 +195,12 @@ def animate(image: str | Path, audio: str | Path, outfile: str | Path,
     :class:`NoFaceError` when the photo shows no face. Never leaves a partial ``outfile``.
     """
     opt = options or AnimateOptions()
+    if opt.engine not in ANIMATE_ENGINES:
+        raise InputError(f"--engine {opt.engine!r}: animate uses {' or '.join(ANIMATE_ENGINES)}")
+    if opt.engine == "sadtalker":
+        from retalk.sadtalker.engine import animate_sadtalker
+
+        return animate_sadtalker(image, audio, outfile, opt)
     _check_options(opt)
     check_output(outfile)
     restorer = load_enhancer(opt.enhancer, opt.device) if opt.enhancer else None
