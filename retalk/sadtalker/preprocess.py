@@ -1,8 +1,8 @@
 """``--preprocess crop|extcrop|resize|full|extfull``: the photo → SadTalker's ``--size``² source image.
 
-The crop geometry is the reference's (``src/utils/croper.py`` + ``src/utils/preprocess.py``):
-the FFHQ quad from 68 landmarks of the first face, its bounding box ± a border (``crop``), the quad
-box inside it (``quad``), and
+The crop geometry is the reference's (``src/utils/croper.py`` + ``src/utils/preprocess.py``,
+computed by :func:`retalk.face3d.crop.croper_box`): the FFHQ quad from 68 landmarks of the first face,
+its bounding box ± a border (``crop``), the quad box inside it (``quad``), and
 
 * ``crop`` / ``full``: the photo cut to ``[cly:cry, clx:crx][ly:ry, lx:rx]``;
 * ``extcrop`` / ``extfull``: cut to the border box ``[cly:cry, clx:crx]`` only;
@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from retalk.face3d.crop import CropBox, croper_box
 from retalk.sadtalker.files import PREPROCESS_MODES
 
-__all__ = ["FULL_MAX_SIDE", "CropGeometry", "CutRegion", "SourcePhoto", "croper_geometry", "cut_region", "prepare_source"]
+__all__ = ["FULL_MAX_SIDE", "CutRegion", "SourcePhoto", "cut_region", "prepare_source"]
 
 log = logging.getLogger(__name__)
 
@@ -43,65 +44,11 @@ FULL_MAX_SIDE = 1920
 """Longest side (pixels) of the output frame for ``full``/``extfull``; larger photos are scaled down to it."""
 
 
-@dataclass(frozen=True)
-class CropGeometry:
-    """The reference Croper's result for one picture.
-
-    ``shrink``: the whole factor the picture is first scaled down by (1: not); ``rsize``: the scaled
-    picture's (width, height); ``crop``: (clx, cly, crx, cry), the quad's bounding box ± border, cut to the
-    scaled picture; ``quad``: (lx, ly, rx, ry), the quad's box inside ``crop`` (ints, ``ry`` clipped by the
-    *width* as the reference does). All in pixels of the scaled picture.
-    """
-
-    shrink: int
-    rsize: tuple[int, int]
-    crop: tuple[int, int, int, int]
-    quad: tuple[int, int, int, int]
-
-    def quad_box(self) -> tuple[int, int, int, int]:
-        """(ox1, oy1, ox2, oy2): the quad box in the scaled picture (may reach past its border)."""
-        clx, cly, _, _ = self.crop
-        lx, ly, rx, ry = self.quad
-        return clx + lx, cly + ly, clx + rx, cly + ry
-
-
-def croper_geometry(lm68: np.ndarray, width: int, height: int, xsize: int = 512) -> CropGeometry:
-    """The FFHQ crop of SadTalker's ``Preprocesser.align_face`` from (68, 2) pixel landmarks of a ``width``×``height`` picture."""
-    lm = np.asarray(lm68, np.float64)
-    eye_left = lm[36:42].mean(0)
-    eye_right = lm[42:48].mean(0)
-    eye_avg = (eye_left + eye_right) * 0.5
-    eye_to_eye = eye_right - eye_left
-    mouth_avg = (lm[48] + lm[54]) * 0.5
-    eye_to_mouth = mouth_avg - eye_avg
-    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
-    x /= np.hypot(*x)
-    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    y = np.flipud(x) * [-1, 1]
-    c = eye_avg + eye_to_mouth * 0.1
-    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
-    qsize = np.hypot(*x) * 2
-    shrink = int(np.floor(qsize / xsize * 0.5))
-    if shrink > 1:
-        rsize = (int(np.rint(float(width) / shrink)), int(np.rint(float(height) / shrink)))
-        quad /= shrink
-        qsize /= shrink
-    else:
-        shrink = 1
-        rsize = (int(np.rint(float(width))), int(np.rint(float(height))))
-    border = max(int(np.rint(qsize * 0.1)), 3)
-    crop = (int(np.floor(min(quad[:, 0]))), int(np.floor(min(quad[:, 1]))), int(np.ceil(max(quad[:, 0]))),
-            int(np.ceil(max(quad[:, 1]))))
-    crop = (max(crop[0] - border, 0), max(crop[1] - border, 0), min(crop[2] + border, rsize[0]),
-            min(crop[3] + border, rsize[1]))
-    if crop[2] - crop[0] < rsize[0] or crop[3] - crop[1] < rsize[1]:
-        quad -= crop[0:2]
-    q = (quad + 0.5).flatten()
-    lx = max(min(q[0], q[2]), 0)
-    ly = max(min(q[1], q[7]), 0)
-    rx = min(max(q[4], q[6]), rsize[0])
-    ry = min(max(q[3], q[5]), rsize[0])  # the reference clips y by the width
-    return CropGeometry(shrink, rsize, crop, (int(lx), int(ly), int(rx), int(ry)))
+def _quad_box(box: CropBox) -> tuple[int, int, int, int]:
+    """(ox1, oy1, ox2, oy2): the quad box in the (scaled) picture (may reach past its border)."""
+    clx, cly, _, _ = box.border
+    lx, ly, rx, ry = box.inner
+    return clx + lx, cly + ly, clx + rx, cly + ry
 
 
 @dataclass(frozen=True)
@@ -160,22 +107,24 @@ class CutRegion:
         return _map_points(points, x0 * k, y0 * k, size / ((x1 - x0) * k), size / ((y1 - y0) * k))
 
 
-def cut_region(lm68: np.ndarray, width: int, height: int, preprocess: str) -> tuple[CutRegion, CropGeometry | None]:
+def cut_region(lm68: np.ndarray, width: int, height: int, preprocess: str) -> tuple[CutRegion, CropBox | None]:
     """The region ``preprocess`` cuts from a ``width``×``height`` picture whose face has (68, 2) points ``lm68``."""
     if preprocess not in PREPROCESS_MODES:
         raise ValueError(f"preprocess {preprocess!r} not in {PREPROCESS_MODES}")
     if preprocess == "resize":
         return CutRegion(None), None
-    geo = croper_geometry(lm68, width, height)
-    clx, cly, crx, cry = geo.crop
-    lx, ly, rx, ry = geo.quad
+    geo = croper_box(lm68, width, height)
+    clx, cly, crx, cry = geo.border
+    lx, ly, rx, ry = geo.inner
     if preprocess.startswith("ext"):
         box = (clx, cly, crx, cry)
     else:  # [cly:cry, clx:crx][ly:ry, lx:rx]: the second cut clipped to the first, as numpy slicing does
         box = (clx + lx, cly + ly, min(clx + rx, crx), min(cly + ry, cry))
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError(f"empty crop {box} for a {width}x{height} picture")
-    return CutRegion(box, geo.shrink, geo.rsize), geo
+    k = geo.shrink if geo.shrink > 1 else 1  # the rule scales only for factors above 1
+    rsize = (int(np.rint(float(width) / k)), int(np.rint(float(height) / k))) if k > 1 else (width, height)
+    return CutRegion(box, k, rsize), geo
 
 
 def prepare_source(photo: np.ndarray, lm68: np.ndarray, preprocess: str = "crop", size: int = 256) -> SourcePhoto:
@@ -187,13 +136,13 @@ def prepare_source(photo: np.ndarray, lm68: np.ndarray, preprocess: str = "crop"
     pts = region.map_points(np.asarray(lm68, np.float32), s, w, h)
     if geo is None:
         return SourcePhoto(image, pts, s, preprocess, (s, int(s * h / w)))
-    ox1, oy1, ox2, oy2 = geo.quad_box()
+    ox1, oy1, ox2, oy2 = _quad_box(geo)
     out_size = (s, int(s * (oy2 - oy1) / (ox2 - ox1)))
     if "full" not in preprocess:
         return SourcePhoto(image, pts, s, preprocess, out_size)
     assert region.box is not None
     f = min(1.0, FULL_MAX_SIDE / max(h, w))
-    scale = geo.shrink * f  # scaled-picture pixels → output-frame pixels
+    scale = region.shrink * f  # scaled-picture pixels → output-frame pixels
     background = photo if f >= 1.0 else cv2.resize(photo, (max(1, round(w * f)), max(1, round(h * f))),
                                                    interpolation=cv2.INTER_AREA)
     if f < 1.0:
