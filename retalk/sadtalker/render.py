@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -189,8 +188,7 @@ class RenderOp:
         self.renderer, self.state, self.kp_driving, self.finish = renderer, state, kp_driving, finish
         self.batch_size = max(1, int(batch_size))
         self.device = renderer.device
-        self._limit = self.batch_size
-        self._lock = threading.Lock()
+        self._limit = self.batch_size  # lowered for good after a call runs out of memory (run_batch: one thread)
 
     def prepare_item(self, slot: Slot) -> int:
         """The frame's row in ``kp_driving``."""
@@ -200,7 +198,8 @@ class RenderOp:
         import torch
 
         out: list[np.ndarray] = []
-        for a in range(0, len(rows), self._limit):
+        a = 0
+        while a < len(rows):
             part = list(rows[a:a + self._limit])
             try:
                 out.extend(self.renderer.render(self.state, self.kp_driving[part]))
@@ -208,11 +207,11 @@ class RenderOp:
                 if len(part) == 1:
                     raise
                 torch.cuda.empty_cache()
-                with self._lock:
-                    self._limit = max(1, len(part) // 2)
-                log.warning("face renderer ran out of GPU memory at batch %d; continuing at %d",
-                            len(part), self._limit)
-                out.extend(self._render(part))
+                self._limit = max(1, len(part) // 2)
+                log.warning("face renderer ran out of GPU memory at batch %d; continuing at %d", len(part),
+                            self._limit)
+                continue
+            a += len(part)
         return out
 
     def run_batch(self, inputs: list[int]) -> list[np.ndarray]:
