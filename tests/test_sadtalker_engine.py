@@ -430,3 +430,15 @@ def test_paste_blends_only_inside_the_box() -> None:
     m = feather_mask(40, 40, 0.25)
     assert m[0].max() == 0 and m[20, 20] == 1 and np.allclose(m, m[::-1]) and np.allclose(m, m.T)
     assert np.all(np.diff(m[20, :20]) >= 0)
+
+
+def test_doctor_lists_the_sadtalker_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from retalk.doctor import report
+
+    (tmp_path / "mapping_00229-model.pth.tar").write_bytes(b"x")
+    monkeypatch.setenv("RETALK_CHECKPOINTS", str(tmp_path))
+    text = report(check=False)
+    lines = [ln for ln in text.splitlines() if ln.strip().startswith("sadtalker --size")]
+    assert len(lines) == 4
+    assert "mapping_00229" not in lines[0] and "mapping_00109-model.pth.tar" in lines[1]
+    assert all("similarity_Lm3D_all.mat" in ln for ln in lines)

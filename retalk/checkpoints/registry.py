@@ -177,9 +177,10 @@ _SPECS: tuple[CheckpointSpec, ...] = (
     ),
     CheckpointSpec(
         name="gfpgan",
-        description="GFPGAN v1.3 face restoration (clean architecture, 512x512)",
-        files=("GFPGANv1.3.pth",),
-        source=_VRT_RELEASE + "GFPGANv1.3.pth (also released by https://github.com/TencentARC/GFPGAN, v1.3.0)",
+        description="GFPGAN v1.3 face restoration (clean architecture, 512x512; v1.4 has the same keys)",
+        files=("GFPGANv1.3.pth", "GFPGANv1.4.pth"),
+        source=_VRT_RELEASE + "GFPGANv1.3.pth (also released by https://github.com/TencentARC/GFPGAN, v1.3.0, "
+               "beside GFPGANv1.4.pth, which SadTalker uses: same 'clean' architecture, channel multiplier 2)",
         factory=partial(_import_class, "retalk.networks.gfpgan", "GFPGANv1Clean", "gfpgan"),
         state_keys=("params_ema", "params"),
         strip_prefixes=(),

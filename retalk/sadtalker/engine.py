@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from retalk.portrait.animate import AnimateOptions, AnimateResult
 
-__all__ = ["FPS", "Networks", "animate_sadtalker", "check_options", "load_networks"]
+__all__ = ["FPS", "Networks", "animate_sadtalker", "autocast_dtype", "check_options", "load_networks"]
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
                                             ref_pose=None if pose_rows is None else pose_rows[:, 64:70], generator=gen)
             wins = windows.target_windows(coeffs.coeffs(), src_row, expression_scale=opt.expression_scale,
                                           full=full, still=opt.still)
-        renderer = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev, half=_half(opt, dev))
+        renderer = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev, half=autocast_dtype(opt, dev))
         with clock.time("source"):
             state = renderer.encode_source(source.image, windows.source_window(src_row, full=full))
         with clock.time("mapping", items=n):
@@ -220,7 +220,7 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
                          timings=timings)
 
 
-def _half(opt: AnimateOptions, dev: torch.device) -> torch.dtype | None:
+def autocast_dtype(opt: AnimateOptions, dev: torch.device) -> torch.dtype | None:
     """The autocast dtype for the generator on ``dev``: ``opt.precision`` ("fp32", "bf16", "fp16"; None: bf16 on CUDA)."""
     import torch
 

@@ -75,13 +75,21 @@ class SadTalkerFiles:
     layout: str
 
 
+GFPGAN_FOLDERS = (".", "../gfpgan/weights")
+"""Where the GFPGAN weights are looked for, relative to the checkpoints folder (SadTalker keeps them in
+``gfpgan/weights/`` beside ``checkpoints/``)."""
+
+
 def _gfpgan_file(folder: Path) -> Path | None:
     from retalk.checkpoints import resolve
 
-    try:
-        return resolve("gfpgan", folder)
-    except CheckpointError:
-        return None
+    for sub in GFPGAN_FOLDERS:
+        if (folder / sub).is_dir():
+            try:
+                return resolve("gfpgan", folder / sub)
+            except CheckpointError:
+                pass
+    return None
 
 
 def _gfpgan_wanted() -> tuple[str, str]:
@@ -131,7 +139,7 @@ def find_files(folder: str | Path, size: int = 256, preprocess: str = "crop",
         gfpgan = _gfpgan_file(folder)
         if gfpgan is None:
             wanted, source = _gfpgan_wanted()
-            missing.append(f"{wanted} (for --enhancer {enhancer}; from {source})")
+            missing.append(f"{wanted} (for --enhancer {enhancer}, also looked for in ../gfpgan/weights/; from {source})")
     if missing:
         raise CheckpointError(
             f"--engine sadtalker is missing {len(missing)} file(s) in {folder.resolve()}: " + "; ".join(missing)
