@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", metavar="SIZE:PREPROCESS[:gfpgan]",
                         help="default on CUDA: 256:crop 256:full 256:full:gfpgan 512:crop; on CPU: 256:crop")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="renderer autocast on CUDA (auto: bf16)")
+                        help="renderer autocast on CUDA (auto: fp16)")
     parser.add_argument("--checkpoints", help="a folder with the real SadTalker files (default: random weights)")
     parser.add_argument("--profile", action="store_true", help="print every stage's frames/s")
     args = parser.parse_args()

@@ -72,7 +72,7 @@ class AnimateOptions:
     ``engine``: ``builtin`` (mesh warp + lip renderer, CPU) or ``sadtalker`` (SadTalker's released networks,
     :mod:`retalk.sadtalker.engine`; needs the neural extra and its checkpoints, see ``docs/sadtalker.md``).
     SadTalker only: ``seed`` (blinks and the pose network's noise), ``precision`` ("fp32", "bf16", "fp16"
-    autocast of the renderer on CUDA; None: bf16), ``batch_size`` (frames per renderer call; None: from free
+    autocast of the renderer on CUDA; None: fp16, the one within 2/255 of fp32), ``batch_size`` (frames per renderer call; None: from free
     GPU memory), ``concurrent`` (False: the runtime's sequential reference path).
     """
 

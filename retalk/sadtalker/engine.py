@@ -221,12 +221,15 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
 
 
 def autocast_dtype(opt: AnimateOptions, dev: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the generator on ``dev``: ``opt.precision`` ("fp32", "bf16", "fp16"; None: bf16 on CUDA)."""
+    """The autocast dtype for the generator on ``dev``: ``opt.precision`` ("fp32", "bf16", "fp16"; None: fp16 on CUDA).
+
+    fp16 autocast stays within 2/255 of fp32 (mean 0.2/255); bf16 does not (up to 15/255): see ``docs/sadtalker.md``.
+    """
     import torch
 
     if dev.type != "cuda":
         return None
-    choice = opt.precision or "bf16"
+    choice = opt.precision or "fp16"
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 

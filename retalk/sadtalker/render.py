@@ -15,7 +15,8 @@ of the source and its mapping recomputed per clip at batch 2. Here:
 
 :meth:`FaceRenderer.render_reference` is the reference's way (source recomputed in every call, batch 2),
 kept for the equality test and the benchmark. Reduced precision: ``half`` (a torch dtype) wraps the
-generator call in CUDA autocast; it is used only on CUDA (see ``docs/sadtalker.md`` for the tolerance).
+generator call in CUDA autocast; it is used only on CUDA (see ``docs/sadtalker.md`` for the tolerance), and a
+batch whose output is not finite (fp16 overflow) is rendered again in fp32, which is then kept.
 
 Images: RGB; network inputs float32 [0, 1] (B, 3, S, S); outputs uint8 (S, S, 3) = ``rint(255·x)``
 (the reference's ``img_as_ubyte``).
@@ -141,8 +142,14 @@ class FaceRenderer:
         """(B, S, S, 3) uint8 frames for driving key points (B, 15, 3), from the cached source."""
         import torch
 
-        with torch.inference_mode(), self._autocast():
-            pred = self.generator.render(state.features, kp_driving, state.kp_source)
+        with torch.inference_mode():
+            with self._autocast():
+                pred = self.generator.render(state.features, kp_driving, state.kp_source)
+            if self.half is not None and not bool(torch.isfinite(pred).all()):
+                # fp16's range overflowed somewhere: this batch again in fp32, and fp32 from now on
+                log.warning("face renderer: %s overflowed; rendering in fp32 from here on", self.half)
+                self.half = None
+                pred = self.generator.render(state.features, kp_driving, state.kp_source)
         return _to_uint8(pred)
 
     def render_reference(self, image: np.ndarray, source_window: np.ndarray, windows: np.ndarray,
