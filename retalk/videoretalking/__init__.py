@@ -1,0 +1,5 @@
+"""VideoReTalking (Cheng et al., SIGGRAPH Asia 2022) on retalk's runtime: the pieces of ``--engine videoretalking``.
+
+Each module does one job (nothing heavy is imported here); the engine that composes them is
+:mod:`retalk.engines.videoretalking`. See ``docs/videoretalking.md``.
+"""
