@@ -177,12 +177,29 @@ _SPECS: tuple[CheckpointSpec, ...] = (
                  _VRT_RELEASE + "ENet.pth", ("state_dict",),
                  "reference: ['state_dict'], keys containing 'low_res' dropped (L-Net comes from LNet.pth), "
                  "'module.' removed, strict=False"),
-    _placeholder("dnet", "VideoReTalking D-Net (expression editing, PIRenderer-style)", ("DNet.pt",),
-                 _VRT_RELEASE + "DNet.pt", ("net_G_ema",),
-                 "reference: torch.load(path)['net_G_ema'], strict=False"),
-    _placeholder("face3d", "Deep3DFaceRecon ResNet-50 (3DMM coefficients)", ("face3d_pretrain_epoch_20.pth",),
-                 _VRT_RELEASE + "face3d_pretrain_epoch_20.pth", ("net_recon",),
-                 "reference: torch.load(path)['net_recon'], strict=True"),
+    CheckpointSpec(
+        name="dnet",
+        description="VideoReTalking D-Net (expression editing, PIRenderer-style)",
+        files=("DNet.pt",),
+        source=_VRT_RELEASE + "DNet.pt",
+        factory=partial(_import_class, "retalk.networks.vrt_dnet", "DNet", "dnet"),
+        state_keys=("net_G_ema",),
+        notes="reference: torch.load(path)['net_G_ema'], no key edits, strict=False; retalk loads it strictly",
+    ),
+    CheckpointSpec(
+        name="face3d",
+        description="Deep3DFaceRecon ResNet-50 (3DMM coefficients; VideoReTalking and SadTalker)",
+        files=("face3d_pretrain_epoch_20.pth", "epoch_20.pth",
+               "SadTalker_V0.0.2_256.safetensors", "SadTalker_V0.0.2_512.safetensors"),
+        source=_VRT_RELEASE + "face3d_pretrain_epoch_20.pth (VideoReTalking), or SadTalker's "
+               "https://github.com/OpenTalker/SadTalker/releases/download/v0.0.2-rc/SadTalker_V0.0.2_256.safetensors "
+               "(its face_3drecon. keys; legacy: epoch_20.pth of the v0.0.2 release)",
+        factory=partial(_import_class, "retalk.networks.face3d", "ReconNet", "face3d"),
+        state_keys=("net_recon",),
+        select_prefix="face_3drecon.",
+        notes="reference: torch.load(path)['net_recon'], strict=True (VRT and SadTalker legacy); SadTalker bundle: "
+              "keys containing 'face_3drecon.' with that part removed, strict=True",
+    ),
     _placeholder("gpen", "GPEN-BFR-512 face restoration", ("GPEN-BFR-512.pth",),
                  _VRT_RELEASE + "GPEN-BFR-512.pth", (),
                  "reference: bare state dict, strict=True"),
