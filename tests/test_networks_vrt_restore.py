@@ -176,3 +176,16 @@ def test_wrong_files_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"shape mismatches") as err:
         checkpoints.load("gpen", narrow)
     assert "\n" not in str(err.value)
+
+
+def test_gpen_generator_alone_draws_noise_of_the_right_width() -> None:
+    """Without encoder features, every concatenated noise map has the conv's width (random, so outputs differ)."""
+    from retalk.networks.gpen import FullGenerator
+
+    generator = fill_seeded(FullGenerator(**GPEN_SMALL), 35).generator
+    style = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 32)).astype(np.float32))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        first, _ = generator([style])
+        second, _ = generator([style])
+    assert first.shape == (1, 3, 64, 64) and not torch.equal(first, second)

@@ -104,7 +104,12 @@ class ModulatedConv2d(nn.Module):
 
 
 class NoiseInjection(nn.Module):
-    """``cat(x, weight·noise)`` on channels (``isconcat``) or ``x + weight·noise``; ``weight`` (1,)."""
+    """``cat(x, weight·noise)`` on channels (``isconcat``) or ``x + weight·noise``; ``weight`` (1,).
+
+    Without a ``noise`` map, N(0, 1) noise is drawn from the global torch RNG:
+    one channel when adding, as many channels as ``x`` when concatenating (the
+    reference draws one channel there too, which its activation then rejects).
+    """
 
     def __init__(self, isconcat: bool = True) -> None:
         super().__init__()
@@ -113,7 +118,8 @@ class NoiseInjection(nn.Module):
 
     def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         if noise is None:
-            noise = x.new_empty(x.shape[0], 1, x.shape[2], x.shape[3]).normal_()
+            channels = x.shape[1] if self.isconcat else 1
+            noise = x.new_empty(x.shape[0], channels, x.shape[2], x.shape[3]).normal_()
         if self.isconcat:
             return torch.cat((x, self.weight * noise), dim=1)
         return x + self.weight * noise
@@ -224,9 +230,10 @@ class Generator(nn.Module):
             inject_index: mixing cut-over layer for two styles (random when None).
             truncation, truncation_latent: ``w_avg + t·(w − w_avg)`` when ``t < 1``.
             input_is_latent: the styles already are W latents (skip ``style``).
-            noise: ``num_layers`` maps, in layer order: 4×4, then two per
-                resolution; each (B, C_res, res, res) (or None: fresh N(0, 1) noise of
-                one channel, only meaningful without concatenation).
+            noise: ``num_layers`` maps (or Nones), in layer order: 4×4, then two
+                per resolution; each (B, C_res, res, res) when concatenating.  None:
+                fresh random noise (see :class:`NoiseInjection`); GPEN's
+                :class:`FullGenerator` always passes its encoder features.
 
         Returns:
             ``(image (B, 3, size, size) RGB, latents or None)``.
