@@ -37,7 +37,7 @@ from retalk.runtime.device import resolve_device
 from retalk.videoretalking.analysis import ClipAnalysis, analyse_frames
 from retalk.videoretalking.cache import ClipCache, clip_key, default_cache_dir
 from retalk.videoretalking.context import ClipContext, Networks
-from retalk.videoretalking.release import check_release
+from retalk.videoretalking.release import ReleaseFiles, check_release
 from retalk.videoretalking.store import FrameStore
 from retalk.videoretalking.upface import UP_FACES
 
@@ -98,17 +98,38 @@ class VideoReTalkingEngine(Engine):
         if batch_size is not None and batch_size < 1:
             raise InputError(f"videoretalking engine: batch_size must be >= 1, got {batch_size}")
         exp_img = check_exp_img(exp_img)
-        self.files = check_release(checkpoints, up_face, exp_img)
-        self.device = resolve_device(device)
+        files = check_release(checkpoints, up_face, exp_img)
+        self._setup(files, resolve_device(device), exp_img, up_face, cache_dir, cache, batch_size, progress)
+        self.nets = self._load_networks()
+        from retalk.face3d.align import load_lm3d
+
+        self.lm3d = load_lm3d(files.folder)
+        self.template = self._template()
+
+    @classmethod
+    def with_networks(cls, nets: Networks, lm3d: np.ndarray, template: np.ndarray, *, up_face: str = "original",
+                      cache_dir: str | Path | None = None, cache: bool = False, batch_size: int | None = None,
+                      progress: bool = False) -> VideoReTalkingEngine:
+        """An engine on networks already loaded (or stand-ins with the same calls, for tests and benchmarks).
+
+        ``lm3d``: (5, 3) standard landmarks; ``template``: (64,) expression.
+        """
+        if up_face not in UP_FACES:
+            raise InputError(f"--up-face {up_face!r}: choose from {', '.join(UP_FACES)}")
+        engine = cls.__new__(cls)
+        engine._setup(None, torch.device(nets.device), "neutral", up_face, cache_dir, cache, batch_size, progress)
+        engine.nets, engine.lm3d = nets, np.asarray(lm3d)
+        engine.template = np.asarray(template, np.float32)
+        return engine
+
+    def _setup(self, files: ReleaseFiles | None, device: torch.device, exp_img: str, up_face: str,
+               cache_dir: str | Path | None, cache: bool, batch_size: int | None, progress: bool) -> None:
+        self.files = files
+        self.device = device
         self.up_face, self.exp_img = up_face, exp_img
         self.batch_override = batch_size
         self.progress = progress
         self.cache = ClipCache((Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None)
-        self.nets = self._load_networks()
-        from retalk.face3d.align import load_lm3d
-
-        self.lm3d = load_lm3d(self.files.folder)
-        self.template = self._template()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.clip: ClipContext | None = None
@@ -124,6 +145,7 @@ class VideoReTalkingEngine(Engine):
     def _load_networks(self) -> Networks:
         from retalk.enhance.gfpgan import GFPGANRestorer
 
+        assert self.files is not None
         f, dev = self.files.networks, self.device
         gan = load("ganimation", f["ganimation"], device=dev) if self.up_face != "original" else None
         restorer = GFPGANRestorer(load("gfpgan", f["gfpgan"], device=dev), dev, batch_size=self._batch("vrt.gfpgan"))
@@ -135,6 +157,7 @@ class VideoReTalkingEngine(Engine):
         """The (64,) expression D-Net stabilises to."""
         from retalk.face3d import templates
 
+        assert self.files is not None
         if self.exp_img in EXP_IMG_NAMES:
             return templates.expression_template(self.exp_img, self.files.folder)
         from retalk.media.video import read_image
@@ -179,8 +202,8 @@ class VideoReTalkingEngine(Engine):
         box = (int(ox1), int(oy1), int(ox2), int(oy2))
         key = None
         if plan.source is not None and self.cache.folder is not None:
-            key = clip_key(plan.source, track.landmarks, valid,
-                           [self.files.networks["face3d"], self.files.bfm])
+            weights = [] if self.files is None else [self.files.networks["face3d"], self.files.bfm]
+            key = clip_key(plan.source, track.landmarks, valid, weights)
             cached = self.cache.load(key)
             if cached is not None:
                 found = ClipAnalysis.from_arrays(cached, len(track))
