@@ -275,3 +275,16 @@ def test_cli_end_to_end_with_released_networks(tmp_path, caplog):
     frames = _frames(out)
     assert len(frames) == 1 and frames[0].shape == (256, 256, 3)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+
+
+def test_say_takes_the_engine_flags():
+    from retalk.cli import _engine_options, build_parser, check_say_target
+
+    args = build_parser().parse_args(["say", "--text", "hi", "--face", "v.mp4", "-o", "o.mp4", "--engine",
+                                      "videoretalking", "--exp_img", "smile", "--up-face", "angry", "--no-cache",
+                                      "--checkpoints", "ck"])
+    assert _engine_options(check_say_target(args)) == {"exp_img": "smile", "up_face": "angry", "cache": False,
+                                                       "checkpoints": "ck"}
+    args = build_parser().parse_args(["say", "--text", "hi", "--image", "p.png", "-o", "o.mp4", "--up-face", "angry"])
+    with pytest.raises(Exception, match="--up-face applies to --face"):
+        check_say_target(args)
