@@ -3,6 +3,7 @@ and the whole pipeline with random-weight release files (one frame, the released
 from __future__ import annotations
 
 import logging
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -228,20 +229,34 @@ def test_up_face_changes_the_upper_face(tmp_path, photo):
     assert np.abs(outs["original"][:, :40] - outs["surprise"][:, :40]).mean() < 0.5  # background the same
 
 
-def test_cache_keeps_the_coefficients(tmp_path, mixed_clip):
+def test_cache_keeps_coefficients_and_faces(tmp_path, mixed_clip):
     wav = _wav(tmp_path / "a.wav", 3)
     cache = tmp_path / "cache"
     first = _engine(cache=True, cache_dir=cache)
-    sync(mixed_clip, wav, tmp_path / "1.mp4", _opts(first))
-    assert first.nets.face3d.calls > 0
-    entries = list(cache.glob("*.npz"))
-    assert len(entries) == 1
+    res1 = sync(mixed_clip, wav, tmp_path / "1.mp4", _opts(first))
+    assert first.nets.face3d.calls > 0 and res1.timings.stages["vrt.dnet.network"].items == 3
+    assert len(list(cache.glob("*.npz"))) == 1
+    faces = list(cache.glob("*-faces-*/*.png"))
+    assert sorted(p.name for p in faces) == ["0000000.png", "0000001.png", "0000002.png"]  # the frames with a face
     second = _engine(cache=True, cache_dir=cache)
-    sync(mixed_clip, wav, tmp_path / "2.mp4", _opts(second))
-    assert second.nets.face3d.calls == 0  # read from the cache
+    res2 = sync(mixed_clip, wav, tmp_path / "2.mp4", _opts(second))
+    assert second.nets.face3d.calls == 0  # coefficients read from the cache
+    assert "vrt.dnet.network" not in res2.timings.stages and "vrt.reference.network" not in res2.timings.stages
+    assert res2.timings.stages["vrt.enet.network"].items == 3
+    a, b = _frames(tmp_path / "1.mp4"), _frames(tmp_path / "2.mp4")
+    assert max(np.abs(x.astype(int) - y).mean() for x, y in zip(a, b)) < 0.5  # the same picture
+    smile = _engine_with_template(np.full(64, 0.3, np.float32), cache_dir=cache)
+    sync(mixed_clip, wav, tmp_path / "3.mp4", _opts(smile))
+    assert len(list(cache.glob("*-faces-*"))) == 2  # another template, other faces
     off = _engine(cache=False, cache_dir=tmp_path / "unused")
-    sync(mixed_clip, wav, tmp_path / "3.mp4", _opts(off))
+    sync(mixed_clip, wav, tmp_path / "4.mp4", _opts(off))
     assert off.nets.face3d.calls > 0 and not (tmp_path / "unused").exists()
+
+
+def _engine_with_template(template: np.ndarray, **kw):
+    from retalk.engines.videoretalking import VideoReTalkingEngine
+
+    return VideoReTalkingEngine.with_networks(standins.networks(), standins.lm3d(), template, cache=True, **kw)
 
 
 # ----------------------------------------------------------------------------- the released networks
@@ -269,9 +284,10 @@ def test_cli_end_to_end_with_released_networks(tmp_path, caplog):
                      "--cache-dir", str(tmp_path / "cache"), "-v"])
     assert code == 0
     report = "\n".join(r.getMessage() for r in caplog.records if "critical path" in r.getMessage())
-    for stage in ["vrt.coefficients"] + [f"{s}.network" for s in STAGES]:
-        line = next((ln for ln in report.splitlines() if ln.strip().startswith(stage + " ")), None)
-        assert line is not None and "1 items" in line.replace("      1 items", "1 items"), (stage, report)
+    items = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*(\S+)\s+busy .*?(\d+) items", report, re.M)}
+    assert items.get("vrt.coefficients") == 2, report  # both source frames
+    for stage in STAGES:
+        assert items.get(f"{stage}.network") == 1, (stage, report)  # the one output frame
     frames = _frames(out)
     assert len(frames) == 1 and frames[0].shape == (256, 256, 3)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1

@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 from retalk.runtime.device import resolve_device
 from retalk.videoretalking.analysis import ClipAnalysis, analyse_frames
-from retalk.videoretalking.cache import ClipCache, clip_key, default_cache_dir
+from retalk.videoretalking.cache import ClipCache, clip_key, default_cache_dir, faces_key
 from retalk.videoretalking.context import ClipContext, Networks
 from retalk.videoretalking.release import ReleaseFiles, check_release
 from retalk.videoretalking.store import FrameStore
@@ -176,20 +176,25 @@ class VideoReTalkingEngine(Engine):
         lm68 = mesh_to_68(track.landmarks)
         if plan.clock is not None:
             with plan.clock.time("vrt.coefficients", items=len(track)):
-                analysis = self._analysis(plan, lm68)
+                analysis, key = self._analysis(plan, lm68)
         else:
-            analysis = self._analysis(plan, lm68)
+            analysis, key = self._analysis(plan, lm68)
+        faces = None
+        if key is not None:
+            weights = [] if self.files is None else [self.files.networks[n] for n in ("dnet", "gpen", "parsenet")]
+            faces = self.cache.faces(key, faces_key(self.template, weights))
         mels = mel_windows(melspectrogram(_audio_16k(plan)), plan.fps, len(plan.schedule))
         self.clip = ClipContext(analysis=analysis, template=self.template, mesh=track.landmarks, lm68=lm68,
-                                face_boxes=face_boxes(track, PADS, smooth=True), mels=mels, up_face=self.up_face)
+                                face_boxes=face_boxes(track, PADS, smooth=True), mels=mels, up_face=self.up_face,
+                                faces=faces)
         self.store.clear()
         self._ops = self._build_ops(progress=plan.progress and self.progress,
                                     total=int(np.count_nonzero(analysis.valid[plan.schedule] & track.valid[plan.schedule])))
         log.info("videoretalking: %d source frames (%d with a face), crop box %s, %d output frames, %s",
                  len(track), int(analysis.valid.sum()), analysis.box, len(mels), self.device)
 
-    def _analysis(self, plan: Plan, lm68: np.ndarray) -> ClipAnalysis:
-        """The clip's crop box and coefficients, from the cache or computed (and cached)."""
+    def _analysis(self, plan: Plan, lm68: np.ndarray) -> tuple[ClipAnalysis, str | None]:
+        """The clip's crop box and coefficients, from the cache or computed (and cached); and the cache key."""
         from retalk.face3d.coeffs import extract_coeffs
         from retalk.face3d.crop import croper_box
         from retalk.media import iter_frames, probe_video
@@ -209,7 +214,7 @@ class VideoReTalkingEngine(Engine):
                 found = ClipAnalysis.from_arrays(cached, len(track))
                 if found is not None:
                     log.info("videoretalking: coefficients from the cache (%s)", self.cache.path(key))
-                    return found
+                    return found, key
         if plan.source is None:
             raise InputError("the videoretalking engine needs the face input's path (Plan.source)")
         info = probe_video(plan.source, image_fps=plan.fps)
@@ -222,7 +227,7 @@ class VideoReTalkingEngine(Engine):
         analysis = analyse_frames(iter_frames(info), lm68, valid, box, extract, batch, plan.progress and self.progress)
         if key is not None:
             self.cache.save(key, analysis.to_arrays())
-        return analysis
+        return analysis, key
 
     def _build_ops(self, progress: bool, total: int) -> list[Any]:
         from retalk.videoretalking.lipsync import LipSyncOp

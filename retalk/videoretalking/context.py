@@ -24,6 +24,8 @@ class ClipContext:
             s3fd-style box padded by 20 px at the bottom and smoothed over 5 frames (Step 6.3).
         mels: (n_out, 80, 16) float32 mel windows per output frame (0.2 s each, Step 4).
         up_face: ``"original"``, ``"surprise"`` or ``"angry"``.
+        faces: the per-source-frame cache of enhanced faces (a :class:`retalk.videoretalking.cache.FaceCache`;
+            disabled when caching is off).
     """
 
     analysis: ClipAnalysis
@@ -33,6 +35,7 @@ class ClipContext:
     face_boxes: np.ndarray
     mels: np.ndarray
     up_face: str = "original"
+    faces: Any = None
 
 
 @dataclass(frozen=True)

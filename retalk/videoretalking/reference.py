@@ -29,7 +29,8 @@ class _Input:
 
 
 class ReferenceOp:
-    """GPEN + ParseNet on every stabilised face; stores ``enhanced`` (256, 256, 3) uint8 RGB."""
+    """GPEN + ParseNet on every stabilised face; stores ``enhanced`` (256, 256, 3) uint8 RGB (and puts it in
+    the clip's face cache)."""
 
     name = "vrt.reference"
 
@@ -59,6 +60,9 @@ class ReferenceOp:
     def finish_item(self, slot: Slot, prepared: _Input, output: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         from retalk.videoretalking.reference_enhance import compose
 
-        enhanced = compose(prepared.face, output[0], output[1], prepared.warp)  # type: ignore[arg-type]
-        self.store.put(slot.out_index, enhanced=cv2.cvtColor(enhanced, cv2.COLOR_BGR2RGB))
+        enhanced = cv2.cvtColor(compose(prepared.face, output[0], output[1], prepared.warp),  # type: ignore[arg-type]
+                                cv2.COLOR_BGR2RGB)
+        self.store.put(slot.out_index, enhanced=enhanced)
+        if self.clip.faces is not None:
+            self.clip.faces.put(slot.src_index, enhanced)
         return slot.frame

@@ -38,9 +38,14 @@ class StabiliseOp:
         self.device = nets.device
 
     def prepare_item(self, slot: Slot) -> _Input | None:
-        """The crop of the frame and its coefficient window (None if the clip analysis found no face there)."""
+        """The crop of the frame and its coefficient window (None if the clip analysis found no face there,
+        or when the face cache already holds the enhanced face)."""
         a = self.clip.analysis
         if not a.valid[slot.src_index]:
+            return None
+        cached = None if self.clip.faces is None else self.clip.faces.get(slot.src_index)
+        if cached is not None:  # stabilised and enhanced before: skip D-Net and GPEN
+            self.store.put(slot.out_index, enhanced=cached)
             return None
         return _Input(crop_to_box(slot.frame, a.box), a.window(slot.src_index, self.clip.template))
 
