@@ -149,9 +149,8 @@ class VideoReTalkingEngine(Engine):
         f, dev = self.files.networks, self.device
         gan = load("ganimation", f["ganimation"], device=dev) if self.up_face != "original" else None
         restorer = GFPGANRestorer(load("gfpgan", f["gfpgan"], device=dev), dev, batch_size=self._batch("vrt.gfpgan"))
-        return Networks(device=dev, face3d=load("face3d", f["face3d"], device=dev), dnet=load("dnet", f["dnet"], device=dev),
-                        enet=load("enet", f["enet"], device=dev), gpen=load("gpen", f["gpen"], device=dev),
-                        parsenet=load("parsenet", f["parsenet"], device=dev), restorer=restorer, ganimation=gan)
+        nets = {name: load(name, f[name], device=dev) for name in ("face3d", "dnet", "enet", "gpen", "parsenet")}
+        return Networks(device=dev, restorer=restorer, ganimation=gan, **nets)
 
     def _template(self) -> np.ndarray:
         """The (64,) expression D-Net stabilises to."""
@@ -188,8 +187,9 @@ class VideoReTalkingEngine(Engine):
                                 face_boxes=face_boxes(track, PADS, smooth=True), mels=mels, up_face=self.up_face,
                                 faces=faces)
         self.store.clear()
+        shown = plan.schedule
         self._ops = self._build_ops(progress=plan.progress and self.progress,
-                                    total=int(np.count_nonzero(analysis.valid[plan.schedule] & track.valid[plan.schedule])))
+                                    total=int(np.count_nonzero(analysis.valid[shown] & track.valid[shown])))
         log.info("videoretalking: %d source frames (%d with a face), crop box %s, %d output frames, %s",
                  len(track), int(analysis.valid.sum()), analysis.box, len(mels), self.device)
 
@@ -239,7 +239,8 @@ class VideoReTalkingEngine(Engine):
 
         assert self.clip is not None
         c, n, s = self.clip, self.nets, self.store
-        ops: list[Any] = [StabiliseOp(c, n, s, self._batch("vrt.dnet")), ReferenceOp(c, n, s, self._batch("vrt.reference")),
+        ops: list[Any] = [StabiliseOp(c, n, s, self._batch("vrt.dnet")),
+                          ReferenceOp(c, n, s, self._batch("vrt.reference")),
                           LipSyncOp(c, n, s, self._batch("vrt.enet"))]
         if self.up_face != "original":
             ops.append(UpFaceOp(self.up_face, n, s, self._batch("vrt.upface")))
