@@ -204,7 +204,8 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         state_keys=(),
         notes="reference (GPEN FaceParse): ParseNet(512, 512, 32, 64, 19, norm_type='bn', "
               "relu_type='LeakyReLU', ch_range=[32, 256]); bare state dict, strict=True. facexlib's "
-              "parsing_parsenet.pth has the same 238 keys and loads with this entry (pass its path)",
+              "parsing_parsenet.pth has the same 238 keys (reference key dumps; the file itself was not "
+              "checked), so passing its path here should load it",
     ),
     CheckpointSpec(
         name="ganimation",
