@@ -200,15 +200,44 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference: torch.load(path)['net_recon'], strict=True (VRT and SadTalker legacy); SadTalker bundle: "
               "keys containing 'face_3drecon.' with that part removed, strict=True",
     ),
-    _placeholder("gpen", "GPEN-BFR-512 face restoration", ("GPEN-BFR-512.pth",),
-                 _VRT_RELEASE + "GPEN-BFR-512.pth", (),
-                 "reference: bare state dict, strict=True"),
-    _placeholder("parsenet", "ParseNet face parsing (19 classes, 512x512)", ("ParseNet-latest.pth",),
-                 _VRT_RELEASE + "ParseNet-latest.pth", (),
-                 "reference: bare state dict, strict=True"),
-    _placeholder("ganimation", "GANimation expression generator (--up_face)", ("30_net_gen.pth",),
-                 _VRT_RELEASE + "30_net_gen.pth", (),
-                 "reference: bare state dict inside DataParallel; '_metadata' dropped, only model keys kept"),
+    CheckpointSpec(
+        name="gpen",
+        description="GPEN-BFR-512 face restoration (StyleGAN2 prior, 512x512)",
+        files=("GPEN-BFR-512.pth",),
+        source=_VRT_RELEASE + "GPEN-BFR-512.pth",
+        factory=partial(_import_class, "retalk.networks.gpen", "FullGenerator", "gpen",
+                        512, 512, 8, channel_multiplier=2, narrow=1),
+        state_keys=(),
+        notes="reference (GPEN FaceGAN): FullGenerator(512, 512, 8, channel_multiplier=2, narrow=1); "
+              "bare state dict incl. the 21 FIR 'kernel' buffers, strict=True",
+    ),
+    CheckpointSpec(
+        name="parsenet",
+        description="ParseNet face parsing (19 classes, 512x512)",
+        files=("ParseNet-latest.pth",),
+        source=_VRT_RELEASE + "ParseNet-latest.pth",
+        factory=partial(_import_class, "retalk.networks.parsenet", "ParseNet", "parsenet",
+                        512, 512, 32, 64, 19, norm_type="bn", relu_type="LeakyReLU", ch_range=(32, 256)),
+        state_keys=(),
+        notes="reference (GPEN FaceParse): ParseNet(512, 512, 32, 64, 19, norm_type='bn', "
+              "relu_type='LeakyReLU', ch_range=[32, 256]); bare state dict, strict=True. facexlib's "
+              "parsing_parsenet.pth has the same 238 keys (reference key dumps; the file itself was not "
+              "checked), so passing its path here should load it",
+    ),
+    CheckpointSpec(
+        name="ganimation",
+        description="GANimation expression generator (VideoReTalking --up_face, 128x128)",
+        files=("30_net_gen.pth",),
+        source=_VRT_RELEASE + "30_net_gen.pth",
+        factory=partial(_import_class, "retalk.networks.ganimation", "SplitGenerator", "ganimation",
+                        3, 17, 64, norm="instance", n_blocks=6),
+        state_keys=(),
+        drop_substrings=(".running_mean", ".running_var", ".num_batches_tracked"),
+        notes="reference (ganimation_replicate BaseModel.load_ckpt): bare state dict saved from the "
+              "unwrapped model ('module.' stripped here if present), '_metadata' dropped, only keys "
+              "the model has are kept, then strict; the instance norms have no state, so retalk "
+              "drops stray norm statistics and loads the rest strictly",
+    ),
 )
 
 #: name -> spec, read-only.
