@@ -170,13 +170,6 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         strip_prefixes=(),
         notes="reference (GFPGANer): torch.load(path)['params_ema'] if present else ['params'], strict=True",
     ),
-    _placeholder("lnet", "VideoReTalking L-Net (lip sync at 96x96)", ("LNet.pth",),
-                 _VRT_RELEASE + "LNet.pth", ("state_dict",),
-                 "reference: ['state_dict'], keys containing 'low_res' dropped, 'module.' removed, strict=False"),
-    _placeholder("enet", "VideoReTalking E-Net (384x384 enhancement around L-Net)", ("ENet.pth",),
-                 _VRT_RELEASE + "ENet.pth", ("state_dict",),
-                 "reference: ['state_dict'], keys containing 'low_res' dropped (L-Net comes from LNet.pth), "
-                 "'module.' removed, strict=False"),
     CheckpointSpec(
         name="dnet",
         description="VideoReTalking D-Net (expression editing, PIRenderer-style)",
@@ -237,6 +230,30 @@ _SPECS: tuple[CheckpointSpec, ...] = (
               "unwrapped model ('module.' stripped here if present), '_metadata' dropped, only keys "
               "the model has are kept, then strict; the instance norms have no state, so retalk "
               "drops stray norm statistics and loads the rest strictly",
+    ),
+    CheckpointSpec(
+        name="lnet",
+        description="VideoReTalking L-Net (lip sync at 96x96)",
+        files=("LNet.pth",),
+        source=_VRT_RELEASE + "LNet.pth",
+        factory=partial(_import_class, "retalk.networks.vrt_lnet", "LNet", "lnet"),
+        state_keys=("state_dict",),
+        drop_substrings=("low_res",),
+        notes="reference (models/__init__.py load_checkpoint): ['state_dict'], keys containing 'low_res' "
+              "dropped, 'module.' removed, strict=False; retalk loads strictly",
+    ),
+    CheckpointSpec(
+        name="enet",
+        description="VideoReTalking E-Net (384x384 enhancement around L-Net)",
+        files=("ENet.pth",),
+        source=_VRT_RELEASE + "ENet.pth",
+        factory=partial(_import_class, "retalk.networks.vrt_enet", "ENet", "enet"),
+        state_keys=("state_dict",),
+        drop_substrings=("low_res",),
+        companions=(("lnet", "low_res."),),
+        notes="reference: ENet(lnet=<LNet loaded from LNet.pth>), then ENet.pth loaded like LNet.pth "
+              "(['state_dict'], 'low_res' keys dropped, 'module.' removed, strict=False), so low_res.* "
+              "comes from LNet.pth; retalk reads both files and loads strictly",
     ),
 )
 
