@@ -7,7 +7,7 @@ the CPU, then sent through the network in batches on the network's device.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,12 +23,12 @@ N_COEFFS = 257
 class CoeffSlices:
     """Column ranges of the 257 face3d outputs (Deep3DFaceRecon's ``split_coeff``)."""
 
-    id: slice = slice(0, 80)
-    exp: slice = slice(80, 144)
-    tex: slice = slice(144, 224)
-    angle: slice = slice(224, 227)
-    gamma: slice = slice(227, 254)
-    trans: slice = slice(254, 257)
+    id: slice = field(default_factory=lambda: slice(0, 80))
+    exp: slice = field(default_factory=lambda: slice(80, 144))
+    tex: slice = field(default_factory=lambda: slice(144, 224))
+    angle: slice = field(default_factory=lambda: slice(224, 227))
+    gamma: slice = field(default_factory=lambda: slice(227, 254))
+    trans: slice = field(default_factory=lambda: slice(254, 257))
 
 
 #: The layout of every (…, 257) coefficient array.
