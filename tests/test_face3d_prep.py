@@ -148,3 +148,20 @@ def test_align_img_matches_reference() -> None:
     b = align.align_img(img, align.standard_points(lm5, 256, 256), lm5)
     np.testing.assert_allclose(b.trans_params, [256.0, 256.0, 0.7968749999999997, 128.0, 128.0], rtol=1e-6)
     assert b.image.astype(np.int64).sum((0, 1)).tolist() == [5284565, 5110858, 5255177]
+
+
+def test_modules_import_without_torch() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import retalk.face.landmarks68, retalk.face3d.crop, retalk.face3d.align, retalk.face3d.coeffs\n"
+            "import retalk.face3d.templates, retalk.videoretalking.blend, retalk.videoretalking.reference_enhance\n"
+            "print('OK')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(root)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "OK"
