@@ -109,33 +109,50 @@ def mask_postprocess(mask: np.ndarray, border: int = BORDER) -> np.ndarray:
     return mask.astype(np.float32)
 
 
-def _restore(gpen: Any, parsenet: Any, crops: list[np.ndarray], batch_size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """GPEN then ParseNet on BGR uint8 512 crops: restored BGR uint8 crops and face masks (uint8 0/255)."""
+def _device(net: Any) -> Any:
     import torch
 
     try:
-        device = next(gpen.parameters()).device
+        return next(net.parameters()).device
     except StopIteration:
-        device = torch.device("cpu")
-    table = torch.tensor(FACE_CLASSES, dtype=torch.uint8)
-    restored: list[np.ndarray] = []
-    masks: list[np.ndarray] = []
+        return torch.device("cpu")
+
+
+def gpen_restore(gpen: Any, crops: list[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
+    """GPEN on BGR uint8 512×512 crops (``FaceGAN.process``): restored BGR uint8 crops (values truncated).
+
+    The network sees (B, 3, 512, 512) RGB in [−1, 1] and returns ``(image, latents)``, image in [−1, 1].
+    """
+    import torch
+
+    device = _device(gpen)
+    out: list[np.ndarray] = []
     with torch.no_grad():
-        for k in range(0, len(crops), batch_size):
+        for k in range(0, len(crops), max(1, int(batch_size))):
             x = torch.from_numpy(np.stack(crops[k:k + batch_size])).to(device)
-            x = (x.float() / 255.0 - 0.5) / 0.5
-            x = x.permute(0, 3, 1, 2).flip(1)  # BGR → RGB
-            out = gpen(x)[0]
-            img = ((out * 0.5 + 0.5).flip(1).permute(0, 2, 3, 1).float().cpu().numpy().clip(0, 1) * 255.0)
-            ef = img.astype(np.uint8)  # truncation, as the reference
-            # ParseNet sees the restored uint8 crop again, RGB in [-1, 1].
-            y = torch.from_numpy(ef[..., ::-1].copy()).to(device).double() / 255.0 * 2 - 1
+            x = ((x.float() / 255.0 - 0.5) / 0.5).permute(0, 3, 1, 2).flip(1)  # BGR → RGB
+            y = gpen(x)[0]
+            img = (y * 0.5 + 0.5).flip(1).permute(0, 2, 3, 1).float().cpu().numpy().clip(0, 1) * 255.0
+            out.extend(list(img.astype(np.uint8)))  # truncation, as the reference
+    return out
+
+
+def parse_masks(parsenet: Any, images: list[np.ndarray], classes: tuple[int, ...] = FACE_CLASSES,
+                batch_size: int = 4) -> list[np.ndarray]:
+    """ParseNet masks of BGR uint8 images (``FaceParse.process``): each resized to 512×512 (bilinear), parsed
+    as RGB in [−1, 1], argmax over the 19 classes mapped through ``classes`` → (512, 512) uint8 masks."""
+    import torch
+
+    device = _device(parsenet)
+    table = torch.tensor(classes, dtype=torch.uint8)
+    out: list[np.ndarray] = []
+    with torch.no_grad():
+        for k in range(0, len(images), max(1, int(batch_size))):
+            chunk = [cv2.resize(im, (SIZE, SIZE)) for im in images[k:k + batch_size]]
+            y = torch.from_numpy(np.stack(chunk)[..., ::-1].copy()).to(device).double() / 255.0 * 2 - 1
             logits = parsenet(y.permute(0, 3, 1, 2).float())[0]
-            cls = logits.argmax(dim=1).cpu()
-            mk = table[cls].numpy()
-            restored.extend(list(ef))
-            masks.extend(list(mk))
-    return restored, masks
+            out.extend(list(table[logits.argmax(dim=1).cpu()].numpy()))
+    return out
 
 
 def compose(frame: np.ndarray, restored: np.ndarray, face_mask: np.ndarray, warp: FaceWarp) -> np.ndarray:
@@ -181,7 +198,8 @@ def enhance_references(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarr
     missing = sum(wp is None for wp in warps)
     if missing:
         log.info("reference enhancement: %d of %d frames without landmarks left as they are", missing, len(frames))
-    restored, masks = _restore(gpen, parsenet, crops, max(1, int(batch_size))) if crops else ([], [])
+    restored = gpen_restore(gpen, crops, batch_size)
+    masks = parse_masks(parsenet, restored, FACE_CLASSES, batch_size)
     out: list[np.ndarray] = []
     k = 0
     for frame, wp in zip(frames, warps):
