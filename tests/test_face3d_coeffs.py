@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from _bfm import expressions, face_landmarks, write_bfm  # noqa: E402
 from _vrt_standins import Face3dStandIn  # noqa: E402
-from retalk.errors import CheckpointError, NoFaceError  # noqa: E402
+from retalk.errors import CheckpointError, InputError, NoFaceError  # noqa: E402
 from retalk.face3d import align, coeffs, templates  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def test_missing_expression_mat_is_a_one_line_checkpoint_error(tmp_path, monkeyp
         templates.expression_template("neutral")
     msg = str(err.value)
     assert "\n" not in msg and "expression.mat" in msg and str(tmp_path) in msg and "VideoReTalking" in msg
-    with pytest.raises(CheckpointError):
+    with pytest.raises(InputError):
         templates.expression_template("grin", tmp_path)
 
 
@@ -111,3 +111,25 @@ def test_expression_from_image(tmp_path) -> None:
         mesh.close()
     assert exp.shape == (64,) and exp.dtype == np.float32
     np.testing.assert_allclose(exp, _per_frame_reference(net, img, lm, lm3d)[80:144], rtol=1e-5, atol=1e-6)
+
+
+def test_expression_for(tmp_path) -> None:
+    import cv2
+
+    from retalk.samples import astronaut
+
+    torch.set_num_threads(1)
+    paths = write_bfm(tmp_path)
+    lm3d = align.load_lm3d(tmp_path)
+    net = Face3dStandIn().eval()
+    np.testing.assert_array_equal(templates.expression_for("smile", checkpoints=tmp_path),
+                                  expressions()["expression_mouth"][0])
+    with pytest.raises(InputError):
+        templates.expression_for("grin", checkpoints=tmp_path)
+    with pytest.raises(InputError):
+        templates.expression_for(paths["lm3d"], net, lm3d)  # a file, but not an image
+    img = astronaut(256)
+    file = tmp_path / "face.png"
+    cv2.imwrite(str(file), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    np.testing.assert_allclose(templates.expression_for(file, net, lm3d), templates.expression_from_image(img, net, lm3d),
+                               rtol=1e-6, atol=1e-7)
