@@ -156,3 +156,11 @@ def test_face_blend_matches_reference() -> None:
     assert diff.max() <= 1 and (diff > 0).mean() < 0.005, (diff.max(), (diff > 0).mean())
     # The frame without landmarks is pp, unblended.
     np.testing.assert_array_equal(out[1], pp)
+
+
+def test_warp_to_template_is_the_references_flags_3_warp() -> None:
+    frames, lms = _frames()
+    wp = reference_enhance.face_warp(lms[1])
+    ours = reference_enhance.warp_to_template(frames[1], wp)
+    np.testing.assert_array_equal(ours, cv2.warpAffine(frames[1], wp.forward, (512, 512), flags=3))
+    assert not np.array_equal(ours, cv2.warpAffine(frames[1], wp.forward, (512, 512), flags=cv2.INTER_CUBIC))

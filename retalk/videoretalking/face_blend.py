@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from retalk.videoretalking.blend import laplacian_blend
-from retalk.videoretalking.reference_enhance import FACE_CLASSES, SIZE, face_warp, mask_postprocess, parse_masks
+from retalk.videoretalking.reference_enhance import (FACE_CLASSES, WARP, face_warp, mask_postprocess, parse_masks,
+                                                     warp_to_template)
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,9 @@ def blend_one(pp: np.ndarray, original: np.ndarray, crop: np.ndarray, face_mask:
     h, w = pp.shape[:2]
     mask_sharp = face_mask / 255.0
     tmp_mask = mask_postprocess(mask_sharp)  # zeroes mask_sharp's border too, as the reference does
-    tmp_mask = cv2.warpAffine(tmp_mask, inverse, (w, h), flags=3)
-    mask_sharp = cv2.warpAffine(mask_sharp, inverse, (w, h), flags=3)
-    tmp_img = cv2.warpAffine(crop, inverse, (w, h), flags=3)
+    tmp_mask = cv2.warpAffine(tmp_mask, inverse, (w, h), flags=WARP)
+    mask_sharp = cv2.warpAffine(mask_sharp, inverse, (w, h), flags=WARP)
+    tmp_img = cv2.warpAffine(crop, inverse, (w, h), flags=WARP)
     full_img = np.zeros(original.shape, np.uint8)
     where = tmp_mask > 0
     full_img[where] = tmp_img[where]
@@ -65,7 +66,7 @@ def blend_faces(frames: list[np.ndarray], originals: list[np.ndarray], lms: np.n
             continue
         wp = face_warp(lm)
         warps.append(wp)
-        crops.append(cv2.warpAffine(pp, wp.forward, (SIZE, SIZE), flags=3))
+        crops.append(warp_to_template(pp, wp))
     masks = parse_masks(parsenet, crops, FACE_CLASSES, batch_size)
     out, k = [], 0
     for pp, orig, wp, box in zip(frames, originals, warps, boxes):

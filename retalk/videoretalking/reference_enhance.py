@@ -39,6 +39,9 @@ FACE_CLASSES = (0, 255, 255, 255, 255, 255, 255, 255, 0, 0, 255, 255, 255, 0, 0,
 SMALL_KERNEL = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16.0
 SMALL_FACE = 100
 BORDER = 20
+#: The reference warps with ``flags=3`` (``INTER_AREA``), which ``cv2.warpAffine`` runs as bilinear (checked:
+#: identical output); bilinear is named here. Not bicubic.
+WARP = cv2.INTER_LINEAR
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True, scale: float = 1.0,
@@ -95,6 +98,11 @@ def face_warp(lm68: np.ndarray) -> FaceWarp:
     lm = np.asarray(lm68, np.float64)
     w, h = np.ptp(lm[:, 0]), np.ptp(lm[:, 1])
     return FaceWarp(forward=fwd[:2], inverse=inv[:2], small=bool(min(w, h) < SMALL_FACE))
+
+
+def warp_to_template(frame: np.ndarray, warp: FaceWarp) -> np.ndarray:
+    """The face of ``frame`` (H, W, 3) uint8 warped into GPEN's (512, 512, 3) crop (bilinear, as the reference)."""
+    return cv2.warpAffine(frame, warp.forward, (SIZE, SIZE), flags=WARP)
 
 
 def mask_postprocess(mask: np.ndarray, border: int = BORDER) -> np.ndarray:
@@ -155,6 +163,18 @@ def parse_masks(parsenet: Any, images: list[np.ndarray], classes: tuple[int, ...
     return out
 
 
+def restore_and_parse(gpen: Any, parsenet: Any, crops: list[np.ndarray], batch_size: int = 4,
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Both networks of Step 5 on BGR uint8 512 crops: GPEN's restored crops and ParseNet's face masks of them
+    ((512, 512) uint8, 0/255), one of each per crop."""
+    restored = gpen_restore(gpen, crops, batch_size)
+    return restored, parse_masks(parsenet, restored, FACE_CLASSES, batch_size)
+
+
+#: Old private name, kept for callers written against it.
+_restore = restore_and_parse
+
+
 def compose(frame: np.ndarray, restored: np.ndarray, face_mask: np.ndarray, warp: FaceWarp) -> np.ndarray:
     """Put one restored 512 crop back into its BGR uint8 ``frame`` as ``FaceEnhancement.process`` does.
 
@@ -163,10 +183,10 @@ def compose(frame: np.ndarray, restored: np.ndarray, face_mask: np.ndarray, warp
     h, w = frame.shape[:2]
     mask_sharp = face_mask / 255.0
     tmp_mask = mask_postprocess(mask_sharp)  # also zeroes mask_sharp's border, as in the reference
-    tmp_mask = cv2.warpAffine(tmp_mask, warp.inverse, (w, h), flags=3)
-    mask_sharp = cv2.warpAffine(mask_sharp, warp.inverse, (w, h), flags=3)
+    tmp_mask = cv2.warpAffine(tmp_mask, warp.inverse, (w, h), flags=WARP)
+    mask_sharp = cv2.warpAffine(mask_sharp, warp.inverse, (w, h), flags=WARP)
     ef = cv2.filter2D(restored, -1, SMALL_KERNEL) if warp.small else restored
-    tmp_img = cv2.warpAffine(ef, warp.inverse, (w, h), flags=3)
+    tmp_img = cv2.warpAffine(ef, warp.inverse, (w, h), flags=WARP)
     full_mask = np.zeros((h, w), np.float32)
     full_img = np.zeros(frame.shape, np.uint8)
     where = tmp_mask > 0
@@ -194,12 +214,11 @@ def enhance_references(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarr
             continue
         wp = face_warp(lm)
         warps.append(wp)
-        crops.append(cv2.warpAffine(frame, wp.forward, (SIZE, SIZE), flags=3))
+        crops.append(warp_to_template(frame, wp))
     missing = sum(wp is None for wp in warps)
     if missing:
         log.info("reference enhancement: %d of %d frames without landmarks left as they are", missing, len(frames))
-    restored = gpen_restore(gpen, crops, batch_size)
-    masks = parse_masks(parsenet, restored, FACE_CLASSES, batch_size)
+    restored, masks = restore_and_parse(gpen, parsenet, crops, batch_size)
     out: list[np.ndarray] = []
     k = 0
     for frame, wp in zip(frames, warps):
