@@ -1,4 +1,6 @@
-"""``--input-yaw/-pitch/-roll``: a per-frame head angle ramp through the listed degrees (SadTalker's ``gen_camera_pose``).
+"""``--input-yaw/-pitch/-roll``: a per-frame head angle ramp through the listed degrees.
+
+SadTalker's ``gen_camera_pose``, without its padding and reshaping to the render batch.
 
 One value holds that angle for the whole clip.  Several values ``d0, d1, ...``
 are joined by linear ramps whose lengths are proportional to ``|d_k+1 - d_k|``:
