@@ -19,6 +19,9 @@ from retalk.errors import CheckpointError
 __all__ = ["CheckpointSpec", "REGISTRY", "get_spec", "names"]
 
 _VRT_RELEASE = "https://github.com/vinthony/video-retalking/releases/download/v0.0.1/"
+_ST_RELEASE = "https://github.com/OpenTalker/SadTalker/releases/download/v0.0.2-rc/"
+_ST_LEGACY = "https://github.com/Winfredy/SadTalker/releases/download/v0.0.2/"
+_ST_BUNDLES = ("SadTalker_V0.0.2_256.safetensors", "SadTalker_V0.0.2_512.safetensors")
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,34 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference: ENet(lnet=<LNet loaded from LNet.pth>), then ENet.pth loaded like LNet.pth "
               "(['state_dict'], 'low_res' keys dropped, 'module.' removed, strict=False), so low_res.* "
               "comes from LNet.pth; retalk reads both files and loads strictly",
+    ),
+    CheckpointSpec(
+        name="sadtalker_audio2exp",
+        description="SadTalker audio-to-expression net SimpleWrapperV2 (64 3DMM expression coefficients per frame)",
+        files=(*_ST_BUNDLES, "auido2exp_00300-model.pth"),
+        source=f"the SadTalker release (scripts/download_models.sh of https://github.com/OpenTalker/SadTalker): "
+               f"{_ST_RELEASE}SadTalker_V0.0.2_256.safetensors (or _512), or the legacy "
+               f"{_ST_LEGACY}auido2exp_00300-model.pth",
+        factory=partial(_import_class, "retalk.networks.sadtalker_audio2exp", "SimpleWrapperV2",
+                        "sadtalker_audio2exp"),
+        state_keys=("model",),
+        select_prefix="audio2exp.",
+        notes="reference: bundle keys containing 'audio2exp.' with it removed, or the legacy file's ['model'] "
+              "(load_cpk); strict=True. The 256 and 512 bundles hold the same audio2exp",
+    ),
+    CheckpointSpec(
+        name="sadtalker_audio2pose",
+        description="SadTalker audio-to-head-pose CVAE Audio2Pose (46 pose styles)",
+        files=(*_ST_BUNDLES, "auido2pose_00140-model.pth"),
+        source=f"the SadTalker release (scripts/download_models.sh of https://github.com/OpenTalker/SadTalker): "
+               f"{_ST_RELEASE}SadTalker_V0.0.2_256.safetensors (or _512), or the legacy "
+               f"{_ST_LEGACY}auido2pose_00140-model.pth",
+        factory=partial(_import_class, "retalk.networks.sadtalker_audio2pose", "Audio2Pose",
+                        "sadtalker_audio2pose"),
+        state_keys=("model",),
+        select_prefix="audio2pose.",
+        notes="reference: bundle keys containing 'audio2pose.' with it removed, or the legacy file's ['model'] "
+              "(load_cpk); strict=True, including the training-only netG.encoder.* and netD_motion.*",
     ),
 )
 
