@@ -141,3 +141,26 @@ def test_enhance_references_leaves_frames_without_landmarks() -> None:
     out = reference_enhance.enhance_references(frames, lms, GpenStandIn().eval(), ParseStandIn().eval())
     np.testing.assert_array_equal(out[1], frames[1])
     assert not np.array_equal(out[0], frames[0])
+
+
+def test_face_blend_matches_reference() -> None:
+    from retalk.videoretalking import face_blend
+
+    torch.set_num_threads(1)
+    pp, orig = _image(256, 256, 41), _image(256, 256, 42)
+    lm = face_landmarks(128, 130, 70, 3)
+    out = face_blend.blend_faces([pp, pp], [orig, orig], [lm, None], [(60, 220, 50, 210)] * 2, ParseStandIn().eval())
+    assert out[0].shape == (256, 256, 3) and out[0].dtype == np.uint8
+    got = out[0][::4, ::4].astype(int)
+    diff = np.abs(got - load_golden("vrt_prep")["faceblend"].astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.005, (diff.max(), (diff > 0).mean())
+    # The frame without landmarks is pp, unblended.
+    np.testing.assert_array_equal(out[1], pp)
+
+
+def test_warp_to_template_is_the_references_flags_3_warp() -> None:
+    frames, lms = _frames()
+    wp = reference_enhance.face_warp(lms[1])
+    ours = reference_enhance.warp_to_template(frames[1], wp)
+    np.testing.assert_array_equal(ours, cv2.warpAffine(frames[1], wp.forward, (512, 512), flags=3))
+    assert not np.array_equal(ours, cv2.warpAffine(frames[1], wp.forward, (512, 512), flags=cv2.INTER_CUBIC))

@@ -19,6 +19,9 @@ from retalk.errors import CheckpointError
 __all__ = ["CheckpointSpec", "REGISTRY", "get_spec", "names"]
 
 _VRT_RELEASE = "https://github.com/vinthony/video-retalking/releases/download/v0.0.1/"
+_ST_RELEASE = "https://github.com/OpenTalker/SadTalker/releases/download/v0.0.2-rc/"
+_ST_LEGACY = "https://github.com/Winfredy/SadTalker/releases/download/v0.0.2/"
+_ST_BUNDLES = ("SadTalker_V0.0.2_256.safetensors", "SadTalker_V0.0.2_512.safetensors")
 
 
 @dataclass(frozen=True)
@@ -171,30 +174,6 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference (GFPGANer): torch.load(path)['params_ema'] if present else ['params'], strict=True",
     ),
     CheckpointSpec(
-        name="lnet",
-        description="VideoReTalking L-Net (lip sync at 96x96)",
-        files=("LNet.pth",),
-        source=_VRT_RELEASE + "LNet.pth",
-        factory=partial(_import_class, "retalk.networks.vrt_lnet", "LNet", "lnet"),
-        state_keys=("state_dict",),
-        drop_substrings=("low_res",),
-        notes="reference (models/__init__.py load_checkpoint): ['state_dict'], keys containing 'low_res' "
-              "dropped, 'module.' removed, strict=False; retalk loads strictly",
-    ),
-    CheckpointSpec(
-        name="enet",
-        description="VideoReTalking E-Net (384x384 enhancement around L-Net)",
-        files=("ENet.pth",),
-        source=_VRT_RELEASE + "ENet.pth",
-        factory=partial(_import_class, "retalk.networks.vrt_enet", "ENet", "enet"),
-        state_keys=("state_dict",),
-        drop_substrings=("low_res",),
-        companions=(("lnet", "low_res."),),
-        notes="reference: ENet(lnet=<LNet loaded from LNet.pth>), then ENet.pth loaded like LNet.pth "
-              "(['state_dict'], 'low_res' keys dropped, 'module.' removed, strict=False), so low_res.* "
-              "comes from LNet.pth; retalk reads both files and loads strictly",
-    ),
-    CheckpointSpec(
         name="dnet",
         description="VideoReTalking D-Net (expression editing, PIRenderer-style)",
         files=("DNet.pt",),
@@ -238,7 +217,8 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         state_keys=(),
         notes="reference (GPEN FaceParse): ParseNet(512, 512, 32, 64, 19, norm_type='bn', "
               "relu_type='LeakyReLU', ch_range=[32, 256]); bare state dict, strict=True. facexlib's "
-              "parsing_parsenet.pth has the same 238 keys and loads with this entry (pass its path)",
+              "parsing_parsenet.pth has the same 238 keys (reference key dumps; the file itself was not "
+              "checked), so passing its path here should load it",
     ),
     CheckpointSpec(
         name="ganimation",
@@ -253,6 +233,58 @@ _SPECS: tuple[CheckpointSpec, ...] = (
               "unwrapped model ('module.' stripped here if present), '_metadata' dropped, only keys "
               "the model has are kept, then strict; the instance norms have no state, so retalk "
               "drops stray norm statistics and loads the rest strictly",
+    ),
+    CheckpointSpec(
+        name="lnet",
+        description="VideoReTalking L-Net (lip sync at 96x96)",
+        files=("LNet.pth",),
+        source=_VRT_RELEASE + "LNet.pth",
+        factory=partial(_import_class, "retalk.networks.vrt_lnet", "LNet", "lnet"),
+        state_keys=("state_dict",),
+        drop_substrings=("low_res",),
+        notes="reference (models/__init__.py load_checkpoint): ['state_dict'], keys containing 'low_res' "
+              "dropped, 'module.' removed, strict=False; retalk loads strictly",
+    ),
+    CheckpointSpec(
+        name="enet",
+        description="VideoReTalking E-Net (384x384 enhancement around L-Net)",
+        files=("ENet.pth",),
+        source=_VRT_RELEASE + "ENet.pth",
+        factory=partial(_import_class, "retalk.networks.vrt_enet", "ENet", "enet"),
+        state_keys=("state_dict",),
+        drop_substrings=("low_res",),
+        companions=(("lnet", "low_res."),),
+        notes="reference: ENet(lnet=<LNet loaded from LNet.pth>), then ENet.pth loaded like LNet.pth "
+              "(['state_dict'], 'low_res' keys dropped, 'module.' removed, strict=False), so low_res.* "
+              "comes from LNet.pth; retalk reads both files and loads strictly",
+    ),
+    CheckpointSpec(
+        name="sadtalker_audio2exp",
+        description="SadTalker audio-to-expression net SimpleWrapperV2 (64 3DMM expression coefficients per frame)",
+        files=(*_ST_BUNDLES, "auido2exp_00300-model.pth"),
+        source=f"the SadTalker release (scripts/download_models.sh of https://github.com/OpenTalker/SadTalker): "
+               f"{_ST_RELEASE}SadTalker_V0.0.2_256.safetensors (or _512), or the legacy "
+               f"{_ST_LEGACY}auido2exp_00300-model.pth",
+        factory=partial(_import_class, "retalk.networks.sadtalker_audio2exp", "SimpleWrapperV2",
+                        "sadtalker_audio2exp"),
+        state_keys=("model",),
+        select_prefix="audio2exp.",
+        notes="reference: bundle keys containing 'audio2exp.' with it removed, or the legacy file's ['model'] "
+              "(load_cpk); strict=True. The 256 and 512 bundles hold the same audio2exp",
+    ),
+    CheckpointSpec(
+        name="sadtalker_audio2pose",
+        description="SadTalker audio-to-head-pose CVAE Audio2Pose (46 pose styles)",
+        files=(*_ST_BUNDLES, "auido2pose_00140-model.pth"),
+        source=f"the SadTalker release (scripts/download_models.sh of https://github.com/OpenTalker/SadTalker): "
+               f"{_ST_RELEASE}SadTalker_V0.0.2_256.safetensors (or _512), or the legacy "
+               f"{_ST_LEGACY}auido2pose_00140-model.pth",
+        factory=partial(_import_class, "retalk.networks.sadtalker_audio2pose", "Audio2Pose",
+                        "sadtalker_audio2pose"),
+        state_keys=("model",),
+        select_prefix="audio2pose.",
+        notes="reference: bundle keys containing 'audio2pose.' with it removed, or the legacy file's ['model'] "
+              "(load_cpk); strict=True, including the training-only netG.encoder.* and netD_motion.*",
     ),
 )
 

@@ -107,6 +107,8 @@ class ENet(nn.Module):
 
         Drawn in the order the reference draws them, so ``generator`` seeded with ``s`` gives the
         maps that ``torch.manual_seed(s)`` before a ``noise=None`` call would (same device).
+        ``generator`` must live on ``device`` (a CPU generator for CPU maps); for a GPU network,
+        drawing on the CPU and moving the maps with ``.to()`` keeps the output device-independent.
         """
         return [
             torch.randn(batch, 1, size, size, generator=generator, device=device) for size in NOISE_SIZES

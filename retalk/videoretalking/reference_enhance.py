@@ -39,6 +39,9 @@ FACE_CLASSES = (0, 255, 255, 255, 255, 255, 255, 255, 0, 0, 255, 255, 255, 0, 0,
 SMALL_KERNEL = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16.0
 SMALL_FACE = 100
 BORDER = 20
+#: The reference warps with ``flags=3`` (``INTER_AREA``), which ``cv2.warpAffine`` runs as bilinear (checked:
+#: identical output); bilinear is named here. Not bicubic.
+WARP = cv2.INTER_LINEAR
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True, scale: float = 1.0,
@@ -97,6 +100,11 @@ def face_warp(lm68: np.ndarray) -> FaceWarp:
     return FaceWarp(forward=fwd[:2], inverse=inv[:2], small=bool(min(w, h) < SMALL_FACE))
 
 
+def warp_to_template(frame: np.ndarray, warp: FaceWarp) -> np.ndarray:
+    """The face of ``frame`` (H, W, 3) uint8 warped into GPEN's (512, 512, 3) crop (bilinear, as the reference)."""
+    return cv2.warpAffine(frame, warp.forward, (SIZE, SIZE), flags=WARP)
+
+
 def mask_postprocess(mask: np.ndarray, border: int = BORDER) -> np.ndarray:
     """Zero a ``border``-pixel frame of ``mask`` **in place** (as the reference does), then blur twice
     (101×101, σ 11). Returns the blurred float32 mask."""
@@ -109,33 +117,62 @@ def mask_postprocess(mask: np.ndarray, border: int = BORDER) -> np.ndarray:
     return mask.astype(np.float32)
 
 
-def _restore(gpen: Any, parsenet: Any, crops: list[np.ndarray], batch_size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """GPEN then ParseNet on BGR uint8 512 crops: restored BGR uint8 crops and face masks (uint8 0/255)."""
+def _device(net: Any) -> Any:
     import torch
 
     try:
-        device = next(gpen.parameters()).device
+        return next(net.parameters()).device
     except StopIteration:
-        device = torch.device("cpu")
-    table = torch.tensor(FACE_CLASSES, dtype=torch.uint8)
-    restored: list[np.ndarray] = []
-    masks: list[np.ndarray] = []
+        return torch.device("cpu")
+
+
+def gpen_restore(gpen: Any, crops: list[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
+    """GPEN on BGR uint8 512×512 crops (``FaceGAN.process``): restored BGR uint8 crops (values truncated).
+
+    The network sees (B, 3, 512, 512) RGB in [−1, 1] and returns ``(image, latents)``, image in [−1, 1].
+    """
+    import torch
+
+    device = _device(gpen)
+    out: list[np.ndarray] = []
     with torch.no_grad():
-        for k in range(0, len(crops), batch_size):
+        for k in range(0, len(crops), max(1, int(batch_size))):
             x = torch.from_numpy(np.stack(crops[k:k + batch_size])).to(device)
-            x = (x.float() / 255.0 - 0.5) / 0.5
-            x = x.permute(0, 3, 1, 2).flip(1)  # BGR → RGB
-            out = gpen(x)[0]
-            img = ((out * 0.5 + 0.5).flip(1).permute(0, 2, 3, 1).float().cpu().numpy().clip(0, 1) * 255.0)
-            ef = img.astype(np.uint8)  # truncation, as the reference
-            # ParseNet sees the restored uint8 crop again, RGB in [-1, 1].
-            y = torch.from_numpy(ef[..., ::-1].copy()).to(device).double() / 255.0 * 2 - 1
+            x = ((x.float() / 255.0 - 0.5) / 0.5).permute(0, 3, 1, 2).flip(1)  # BGR → RGB
+            y = gpen(x)[0]
+            img = (y * 0.5 + 0.5).flip(1).permute(0, 2, 3, 1).float().cpu().numpy().clip(0, 1) * 255.0
+            out.extend(list(img.astype(np.uint8)))  # truncation, as the reference
+    return out
+
+
+def parse_masks(parsenet: Any, images: list[np.ndarray], classes: tuple[int, ...] = FACE_CLASSES,
+                batch_size: int = 4) -> list[np.ndarray]:
+    """ParseNet masks of BGR uint8 images (``FaceParse.process``): each resized to 512×512 (bilinear), parsed
+    as RGB in [−1, 1], argmax over the 19 classes mapped through ``classes`` → (512, 512) uint8 masks."""
+    import torch
+
+    device = _device(parsenet)
+    table = torch.tensor(classes, dtype=torch.uint8)
+    out: list[np.ndarray] = []
+    with torch.no_grad():
+        for k in range(0, len(images), max(1, int(batch_size))):
+            chunk = [cv2.resize(im, (SIZE, SIZE)) for im in images[k:k + batch_size]]
+            y = torch.from_numpy(np.stack(chunk)[..., ::-1].copy()).to(device).double() / 255.0 * 2 - 1
             logits = parsenet(y.permute(0, 3, 1, 2).float())[0]
-            cls = logits.argmax(dim=1).cpu()
-            mk = table[cls].numpy()
-            restored.extend(list(ef))
-            masks.extend(list(mk))
-    return restored, masks
+            out.extend(list(table[logits.argmax(dim=1).cpu()].numpy()))
+    return out
+
+
+def restore_and_parse(gpen: Any, parsenet: Any, crops: list[np.ndarray], batch_size: int = 4,
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Both networks of Step 5 on BGR uint8 512 crops: GPEN's restored crops and ParseNet's face masks of them
+    ((512, 512) uint8, 0/255), one of each per crop."""
+    restored = gpen_restore(gpen, crops, batch_size)
+    return restored, parse_masks(parsenet, restored, FACE_CLASSES, batch_size)
+
+
+#: Old private name, kept for callers written against it.
+_restore = restore_and_parse
 
 
 def compose(frame: np.ndarray, restored: np.ndarray, face_mask: np.ndarray, warp: FaceWarp) -> np.ndarray:
@@ -146,10 +183,10 @@ def compose(frame: np.ndarray, restored: np.ndarray, face_mask: np.ndarray, warp
     h, w = frame.shape[:2]
     mask_sharp = face_mask / 255.0
     tmp_mask = mask_postprocess(mask_sharp)  # also zeroes mask_sharp's border, as in the reference
-    tmp_mask = cv2.warpAffine(tmp_mask, warp.inverse, (w, h), flags=3)
-    mask_sharp = cv2.warpAffine(mask_sharp, warp.inverse, (w, h), flags=3)
+    tmp_mask = cv2.warpAffine(tmp_mask, warp.inverse, (w, h), flags=WARP)
+    mask_sharp = cv2.warpAffine(mask_sharp, warp.inverse, (w, h), flags=WARP)
     ef = cv2.filter2D(restored, -1, SMALL_KERNEL) if warp.small else restored
-    tmp_img = cv2.warpAffine(ef, warp.inverse, (w, h), flags=3)
+    tmp_img = cv2.warpAffine(ef, warp.inverse, (w, h), flags=WARP)
     full_mask = np.zeros((h, w), np.float32)
     full_img = np.zeros(frame.shape, np.uint8)
     where = tmp_mask > 0
@@ -177,11 +214,11 @@ def enhance_references(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarr
             continue
         wp = face_warp(lm)
         warps.append(wp)
-        crops.append(cv2.warpAffine(frame, wp.forward, (SIZE, SIZE), flags=3))
+        crops.append(warp_to_template(frame, wp))
     missing = sum(wp is None for wp in warps)
     if missing:
         log.info("reference enhancement: %d of %d frames without landmarks left as they are", missing, len(frames))
-    restored, masks = _restore(gpen, parsenet, crops, max(1, int(batch_size))) if crops else ([], [])
+    restored, masks = restore_and_parse(gpen, parsenet, crops, batch_size)
     out: list[np.ndarray] = []
     k = 0
     for frame, wp in zip(frames, warps):
