@@ -40,7 +40,7 @@ class ReferenceOp:
         self.device = nets.device
 
     def prepare_item(self, slot: Slot) -> _Input | None:
-        from retalk.videoretalking.reference_enhance import SIZE, face_warp
+        from retalk.videoretalking.reference_enhance import face_warp, warp_to_template
 
         stable = self.store.get(slot.out_index, "stable")
         if stable is None:
@@ -48,13 +48,13 @@ class ReferenceOp:
         lm = landmarks_in_crop(self.clip.lm68[slot.src_index], self.clip.analysis.box, stable.shape[0])
         warp = face_warp(lm)
         face = cv2.cvtColor(stable, cv2.COLOR_RGB2BGR)
-        return _Input(face, cv2.warpAffine(face, warp.forward, (SIZE, SIZE), flags=cv2.INTER_CUBIC), warp)
+        return _Input(face, warp_to_template(face, warp), warp)
 
     def run_batch(self, inputs: list[_Input]) -> list[tuple[np.ndarray, np.ndarray]]:
         """GPEN's restored crop (BGR uint8) and ParseNet's face mask (uint8 0/255) per face."""
-        from retalk.videoretalking.reference_enhance import _restore
+        from retalk.videoretalking.reference_enhance import restore_and_parse
 
-        restored, masks = _restore(self.nets.gpen, self.nets.parsenet, [i.crop for i in inputs], len(inputs))
+        restored, masks = restore_and_parse(self.nets.gpen, self.nets.parsenet, [i.crop for i in inputs], len(inputs))
         return list(zip(restored, masks))
 
     def finish_item(self, slot: Slot, prepared: _Input, output: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
