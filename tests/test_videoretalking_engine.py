@@ -93,6 +93,13 @@ def test_cli_missing_files_is_one_line(tmp_path, capsys, photo):
     assert not out.exists()
 
 
+def test_exp_img_must_be_a_template_or_a_picture(tmp_path, capsys, photo):
+    wav = _wav(tmp_path / "a.wav", 2)
+    code = main(["sync", "--engine", "videoretalking", "--face", str(photo), "--audio", str(wav),
+                 "-o", str(tmp_path / "o.mp4"), "--exp-img", "grumpy"])
+    assert code == 2 and "--exp-img 'grumpy': not neutral, smile or an existing picture" in capsys.readouterr().err
+
+
 def test_engine_flags_need_the_engine(tmp_path, capsys, photo):
     wav = _wav(tmp_path / "a.wav", 2)
     code = main(["sync", "--face", str(photo), "--audio", str(wav), "-o", str(tmp_path / "o.mp4"),
@@ -260,18 +267,19 @@ def _engine_with_template(template: np.ndarray, **kw):
 
 
 # ----------------------------------------------------------------------------- the released networks
-def test_cli_end_to_end_with_released_networks(tmp_path, caplog):
+def test_cli_end_to_end_with_released_networks(tmp_path, caplog, photo):
     """`retalk sync --engine videoretalking` on random-weight release files; the timing report names every stage.
 
     One output frame from a two-frame clip: the full-size networks cost tens of seconds per frame on a CPU.
+    The expression comes from a picture and the upper face is edited, so every flag's path runs.
     """
     from _bfm import write_bfm
     from _release import write_release
 
     folder = tmp_path / "checkpoints"
-    for name in ("dnet", "lnet", "enet", "face3d", "gpen", "parsenet", "gfpgan"):
+    for name in ("dnet", "lnet", "enet", "face3d", "gpen", "parsenet", "gfpgan", "ganimation"):
         write_release(name, folder)
-    write_bfm(folder)
+    write_bfm(folder, expression=False)  # not needed with --exp-img IMAGE
     clip = tmp_path / "clip.mp4"
     with VideoSink(clip, 256, 256, Fraction(25), crf=12, preset="ultrafast") as sink:
         for f in moving_frames(2, 256, 256, 25.0):
@@ -281,12 +289,12 @@ def test_cli_end_to_end_with_released_networks(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="retalk"):
         code = main(["sync", "--engine", "videoretalking", "--checkpoints", str(folder), "--face", str(clip),
                      "--audio", str(wav), "-o", str(out), "--device", "cpu", "--no-asr", "--preset", "ultrafast",
-                     "--cache-dir", str(tmp_path / "cache"), "-v"])
+                     "--cache-dir", str(tmp_path / "cache"), "--exp-img", str(photo), "--up-face", "surprise", "-v"])
     assert code == 0
     report = "\n".join(r.getMessage() for r in caplog.records if "critical path" in r.getMessage())
     items = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*(\S+)\s+busy .*?(\d+) items", report, re.M)}
     assert items.get("vrt.coefficients") == 2, report  # both source frames
-    for stage in STAGES:
+    for stage in STAGES + ["vrt.upface"]:
         assert items.get(f"{stage}.network") == 1, (stage, report)  # the one output frame
     frames = _frames(out)
     assert len(frames) == 1 and frames[0].shape == (256, 256, 3)
