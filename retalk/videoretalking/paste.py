@@ -62,8 +62,18 @@ def _box(clip: ClipContext, k: int) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
+@dataclass(frozen=True)
+class _Aligned:
+    ff: np.ndarray  # the frame with the new face pasted in, RGB uint8
+    crop: np.ndarray  # GFPGAN's aligned 512 crop of it
+    affine: np.ndarray  # (2, 3) frame → crop
+
+
 class RestoreOp:
-    """GFPGAN on the frame with E-Net's face pasted in; stores ``ff`` and ``restored`` (RGB frames)."""
+    """GFPGAN on the frame with E-Net's face pasted in; stores the face box of both (``ff``, ``restored``).
+
+    Only the box travels on in the store (not whole frames), so memory per frame in flight stays small.
+    """
 
     name = "vrt.gfpgan"
 
@@ -72,7 +82,7 @@ class RestoreOp:
         self.batch_size = batch_size
         self.device = nets.device
 
-    def prepare_item(self, slot: Slot) -> tuple[np.ndarray, np.ndarray] | None:
+    def prepare_item(self, slot: Slot) -> _Aligned | None:
         """Paste the new face into a copy of the frame and align it for GFPGAN (None: nothing to restore)."""
         pred = self.store.get(slot.out_index, "pred")
         if pred is None:
@@ -80,24 +90,27 @@ class RestoreOp:
         x1, y1, x2, y2 = _box(self.clip, slot.src_index)
         ff = slot.frame.copy()
         ff[y1:y2, x1:x2] = cv2.cvtColor(cv2.resize(pred, (x2 - x1, y2 - y1)), cv2.COLOR_BGR2RGB)
-        self.store.put(slot.out_index, ff=ff)
+        box = ff[y1:y2, x1:x2].copy()
+        self.store.put(slot.out_index, ff=box)
         aligned = self.nets.restorer.align(ff, self.clip.mesh[slot.src_index, :, :2])
         if aligned is None:
-            self.store.put(slot.out_index, restored=ff)
-        return aligned
+            self.store.put(slot.out_index, restored=box)
+            return None
+        return _Aligned(ff, aligned[0], aligned[1])
 
-    def run_batch(self, inputs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        return list(self.nets.restorer.run_network(np.stack([crop for crop, _ in inputs])))
+    def run_batch(self, inputs: list[_Aligned]) -> list[np.ndarray]:
+        return list(self.nets.restorer.run_network(np.stack([a.crop for a in inputs])))
 
-    def finish_item(self, slot: Slot, prepared: tuple[np.ndarray, np.ndarray], output: np.ndarray) -> np.ndarray:
-        ff = self.store.get(slot.out_index, "ff")
-        self.store.put(slot.out_index, restored=paste_face(ff, output, prepared[1]))
+    def finish_item(self, slot: Slot, prepared: _Aligned, output: np.ndarray) -> np.ndarray:
+        x1, y1, x2, y2 = _box(self.clip, slot.src_index)
+        restored = paste_face(prepared.ff, output, prepared.affine)
+        self.store.put(slot.out_index, restored=np.ascontiguousarray(restored[y1:y2, x1:x2]))
         return slot.frame
 
 
 @dataclass(frozen=True)
 class _Input:
-    crop: np.ndarray  # (512, 512, 3) uint8 RGB: the restored frame's face box
+    crop: np.ndarray  # (512, 512, 3) uint8 RGB: the restored face box
 
 
 class MaskBlendOp:
@@ -115,8 +128,7 @@ class MaskBlendOp:
         if restored is None:
             self.store.pop(slot.out_index)
             return None
-        x1, y1, x2, y2 = _box(self.clip, slot.src_index)
-        return _Input(cv2.resize(restored[y1:y2, x1:x2], (_PARSE_SIZE, _PARSE_SIZE)))
+        return _Input(cv2.resize(restored, (_PARSE_SIZE, _PARSE_SIZE)))
 
     def run_batch(self, inputs: list[_Input]) -> list[np.ndarray]:
         """(512, 512) uint8 class maps (argmax of ParseNet's 19 class scores)."""
@@ -133,13 +145,13 @@ class MaskBlendOp:
 
 def compose(frame: np.ndarray, ff: np.ndarray, restored: np.ndarray, classes: np.ndarray,
             box: tuple[int, int, int, int]) -> np.ndarray:
-    """The final frame from the original ``frame``, the pasted ``ff``, the ``restored`` frame (all RGB uint8)
-    and ParseNet's (512, 512) class map of the restored ``box``."""
+    """The final frame from the original ``frame``, the face ``box`` of the pasted frame (``ff``) and of the
+    restored one (``restored``; all RGB uint8) and ParseNet's (512, 512) class map of the restored box."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     cls = cv2.resize(classes, (w, h), interpolation=cv2.INTER_NEAREST)
     mouth = np.isin(cls, MOUTH_CLASSES).astype(np.float32)
-    pp_box = blend_region(restored[y1:y2, x1:x2], ff[y1:y2, x1:x2], mouth, _MOUTH_LEVELS)
+    pp_box = blend_region(restored, ff, mouth, _MOUTH_LEVELS)
     # face mask: parsed face, softened by one pixel, inside rows y1..y2-6 and columns x1..x2-1 of the box
     face = cv2.GaussianBlur(np.isin(cls, FACE_CLASSES).astype(np.float32), (0, 0), 1.0)
     face[max(0, h - 6):] = 0.0
