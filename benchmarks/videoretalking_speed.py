@@ -15,7 +15,8 @@ Two tables:
   Step 7 face mask) + E-Net (with its L-Net) + GFPGAN + face3d. RetinaFace (run twice per frame by the
   reference) has no retalk port and is left out, so the reference total is a lower bound.
 
-    python benchmarks/videoretalking_speed.py [--frames 2] [--size 256] [--device cpu|cuda] [--checkpoints DIR]
+    python benchmarks/videoretalking_speed.py [--frames 1] [--size 256] [--clip VIDEO AUDIO] [--device cpu|cuda]
+                                             [--checkpoints DIR] [--rerun]
 
 On a 2-core CPU one frame costs tens of seconds; the defaults (one frame) finish in a few minutes.
 """
@@ -99,11 +100,14 @@ def reference_networks(folder: Path, device: torch.device, repeats: int) -> dict
 
 
 def run_engine(folder: Path, work: Path, frames: int, size: int, device: str,
-               cache: Path | None = None) -> tuple[object, float]:
-    """``sync`` with the engine on a generated clip (made once); returns (SyncResult, wall seconds)."""
+               cache: Path | None = None, given: list[str] | None = None) -> tuple[object, float]:
+    """``sync`` with the engine on ``given`` (video, audio) or a generated clip (made once); returns
+    (SyncResult, wall seconds)."""
     from retalk.media import VideoSink, write_wav
     from retalk.samples import moving_frames, vowel_speech
 
+    if given:
+        return _run(folder, work, Path(given[0]), Path(given[1]), device, cache)
     clip, wav = work / "clip.mp4", work / "speech.wav"
     if clip.exists():
         return _run(folder, work, clip, wav, device, cache)
@@ -129,6 +133,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=1, help="frames of the generated clip and of the output")
     ap.add_argument("--size", type=int, default=256, help="side of the generated clip, pixels")
+    ap.add_argument("--clip", nargs=2, metavar=("VIDEO", "AUDIO"),
+                    help="time your own face video (or photo) and speech instead of the generated clip")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--checkpoints", type=Path, help="release files (random ones are written here if absent)")
     ap.add_argument("--repeats", type=int, default=1, help="timed forwards per network (after one warm-up)")
@@ -154,8 +160,9 @@ def main() -> None:
         runs = ["first run"] + (["second run (cache warm)"] if args.rerun else [])
         renders = []
         for label in runs:
-            res, wall = run_engine(folder, Path(tmp), args.frames, args.size, args.device, cache)
-            renders.append(report(res, wall, f"{label}: {args.size}x{args.size}"))
+            res, wall = run_engine(folder, Path(tmp), args.frames, args.size, args.device, cache, args.clip)
+            what = Path(args.clip[0]).name if args.clip else f"{args.size}x{args.size}"
+            renders.append(report(res, wall, f"{label}: {what}"))
 
         ref = reference_networks(folder, device, args.repeats)
         per_frame = {"D-Net": 1, "GPEN": 1, "ParseNet": 3, "L-Net + E-Net": 1, "GFPGAN": 1, "face3d": 1}
