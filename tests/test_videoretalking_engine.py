@@ -312,3 +312,16 @@ def test_say_takes_the_engine_flags():
     args = build_parser().parse_args(["say", "--text", "hi", "--image", "p.png", "-o", "o.mp4", "--up-face", "angry"])
     with pytest.raises(Exception, match="--up-face applies to --face"):
         check_say_target(args)
+
+
+def test_overlapped_stages_equal_one_after_another(tmp_path, mixed_clip):
+    """The six ops share per-frame state through the store: overlapping them must not change a pixel."""
+    wav = _wav(tmp_path / "a.wav", 8)  # longer than the clip: ping-pong back over frames 4..0
+    res = {}
+    for concurrent in (True, False):
+        out = tmp_path / f"{concurrent}.mp4"
+        sync(mixed_clip, wav, out, _opts(_engine(), concurrent=concurrent))
+        res[concurrent] = _frames(out)
+    assert len(res[True]) == 8
+    for a, b in zip(res[True], res[False]):
+        assert np.array_equal(a, b)
