@@ -210,11 +210,13 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         description="SadTalker mapping net (3DMM window -> head pose and key-point expression)",
         files=("mapping_00229-model.pth.tar", "mapping_00109-model.pth.tar"),
         source=_SADTALKER_RELEASE + "mapping_00229-model.pth.tar (crop/resize preprocessing) or "
-               "mapping_00109-model.pth.tar (full), from scripts/download_models.sh of https://github.com/OpenTalker/SadTalker",
+               "mapping_00109-model.pth.tar (full), from scripts/download_models.sh of "
+               "https://github.com/OpenTalker/SadTalker",
         factory=partial(_import_class, "retalk.networks.sadtalker_mapping", "MappingNet", "sadtalker_mapping"),
         state_keys=("mapping",),
         build_args=_mapping_args,
-        notes="reference: torch.load(path)['mapping'], strict; coeff_nc 70 (00229) or 73 (00109) read from first.0.weight",
+        notes="reference: torch.load(path)['mapping'], strict; "
+              "coeff_nc 70 (00229) or 73 (00109) read from first.0.weight",
     ),
     _placeholder("lnet", "VideoReTalking L-Net (lip sync at 96x96)", ("LNet.pth",),
                  _VRT_RELEASE + "LNet.pth", ("state_dict",),
