@@ -162,6 +162,8 @@ class OcclusionAwareSPADEGenerator(nn.Module):
             ``(B, 3, S, S)`` RGB in [0, 1]; equal to :meth:`forward`'s ``prediction``.
         """
         total = int(kp_driving.shape[0])
+        if total == 0:
+            raise ValueError("render: no frames (kp_driving has batch 0)")
         if source.batch not in (1, total) or kp_source.shape[0] not in (1, total):
             raise ValueError(f"source batch {source.batch} and kp_source batch {kp_source.shape[0]} "
                              f"must be 1 or the number of frames {total}")
