@@ -161,7 +161,8 @@ def test_device_argument(release_dir: Path) -> None:
 
 def test_registry_entries() -> None:
     expected = {"wav2lip", "lipsync_expert", "syncnet", "fid_inception", "gfpgan", "lnet", "enet", "dnet",
-                "face3d", "gpen", "parsenet", "ganimation", "sadtalker_audio2exp", "sadtalker_audio2pose"}
+                "face3d", "gpen", "parsenet", "ganimation", "sadtalker_audio2exp", "sadtalker_audio2pose",
+                "sadtalker_kp_extractor", "sadtalker_generator", "sadtalker_mapping"}
     assert set(checkpoints.names()) == expected
     assert checkpoints.REGISTRY["wav2lip"].files == ("wav2lip.pth", "wav2lip_gan.pth")
     assert checkpoints.REGISTRY["syncnet"].files == ("syncnet_v2.model",)

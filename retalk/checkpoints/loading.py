@@ -84,10 +84,17 @@ def default_checkpoints_dir(explicit: str | os.PathLike[str] | None = None) -> P
 
 
 def candidate_files(spec: CheckpointSpec) -> tuple[str, ...]:
-    """File names accepted for ``spec``, in order: per release file, its safetensors twin first."""
+    """File names accepted for ``spec``, in order: per release file, its safetensors twin first.
+
+    The twin of ``x.pth`` is ``x.safetensors``; a double suffix ``x.pth.tar`` (SadTalker) is
+    removed as a whole, so its twin is ``x.safetensors`` too.
+    """
     out: list[str] = []
     for fname in spec.files:
-        stem = fname.rsplit(".", 1)[0] if "." in fname else fname
+        if fname.endswith(".pth.tar"):
+            stem = fname[: -len(".pth.tar")]
+        else:
+            stem = fname.rsplit(".", 1)[0] if "." in fname else fname
         out += [stem + _SAFETENSORS, fname]
     return tuple(dict.fromkeys(out))
 

@@ -22,6 +22,10 @@ _VRT_RELEASE = "https://github.com/vinthony/video-retalking/releases/download/v0
 _ST_RELEASE = "https://github.com/OpenTalker/SadTalker/releases/download/v0.0.2-rc/"
 _ST_LEGACY = "https://github.com/Winfredy/SadTalker/releases/download/v0.0.2/"
 _ST_BUNDLES = ("SadTalker_V0.0.2_256.safetensors", "SadTalker_V0.0.2_512.safetensors")
+_SADTALKER_LEGACY = "facevid2vid_00189-model.pth.tar"
+_SADTALKER_SOURCE = (_ST_RELEASE + "SadTalker_V0.0.2_256.safetensors (or _512; scripts/download_models.sh "
+                     "of https://github.com/OpenTalker/SadTalker); the legacy facevid2vid_00189-model.pth.tar "
+                     "of SadTalker's older releases also loads")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,12 @@ def _import_class(module: str, cls: str, name: str, *args: Any, **kwargs: Any) -
             ) from None
         raise
     return getattr(mod, cls)(*args, **kwargs)
+
+
+def _mapping_args(state: Mapping[str, Any]) -> dict[str, Any]:
+    """SadTalker's mapping net: ``coeff_nc`` (70 or 73) from ``first.0.weight`` ``(1024, coeff_nc, 7)``."""
+    weight = state.get("first.0.weight")
+    return {"coeff_nc": int(weight.shape[1])} if weight is not None and len(weight.shape) == 3 else {}
 
 
 def _not_implemented(name: str) -> Any:
@@ -285,6 +295,42 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         select_prefix="audio2pose.",
         notes="reference: bundle keys containing 'audio2pose.' with it removed, or the legacy file's ['model'] "
               "(load_cpk); strict=True, including the training-only netG.encoder.* and netD_motion.*",
+    ),
+    CheckpointSpec(
+        name="sadtalker_kp_extractor",
+        description="SadTalker canonical key-point detector (face renderer, 15 3-D key points)",
+        files=(*_ST_BUNDLES, _SADTALKER_LEGACY),
+        source=_SADTALKER_SOURCE,
+        factory=partial(_import_class, "retalk.networks.sadtalker_kp", "KPDetector", "sadtalker_kp_extractor"),
+        state_keys=("kp_detector",),
+        select_prefix="kp_extractor.",
+        notes="reference: bundle keys containing 'kp_extractor' with 'kp_extractor.' removed, strict; "
+              "legacy facevid2vid_00189-model.pth.tar ['kp_detector'], strict",
+    ),
+    CheckpointSpec(
+        name="sadtalker_generator",
+        description="SadTalker face renderer (OcclusionAwareSPADEGenerator)",
+        files=(*_ST_BUNDLES, _SADTALKER_LEGACY),
+        source=_SADTALKER_SOURCE,
+        factory=partial(_import_class, "retalk.networks.sadtalker_generator", "OcclusionAwareSPADEGenerator",
+                        "sadtalker_generator"),
+        state_keys=("generator",),
+        select_prefix="generator.",
+        notes="reference: bundle keys containing 'generator' with 'generator.' removed, strict; "
+              "legacy facevid2vid_00189-model.pth.tar ['generator'], strict",
+    ),
+    CheckpointSpec(
+        name="sadtalker_mapping",
+        description="SadTalker mapping net (3DMM window -> head pose and key-point expression)",
+        files=("mapping_00229-model.pth.tar", "mapping_00109-model.pth.tar"),
+        source=_ST_RELEASE + "mapping_00229-model.pth.tar (crop/resize preprocessing) or "
+               "mapping_00109-model.pth.tar (full), from scripts/download_models.sh of "
+               "https://github.com/OpenTalker/SadTalker",
+        factory=partial(_import_class, "retalk.networks.sadtalker_mapping", "MappingNet", "sadtalker_mapping"),
+        state_keys=("mapping",),
+        build_args=_mapping_args,
+        notes="reference: torch.load(path)['mapping'], strict; "
+              "coeff_nc 70 (00229) or 73 (00109) read from first.0.weight",
     ),
 )
 
