@@ -113,7 +113,7 @@ def report(check: bool = True) -> str:
     for item, state in zip(found, checks):
         lines.append(f"  {item.name:15s} {Path(item.path).name:28s} {item.size / 1e6:9.1f} MB  sha256 {item.sha256}"
                      + (f"  {state}" if state else ""))
-    from retalk.videoretalking.release import release_report
+    from retalk.engines.videoretalking.release import release_report
 
     lines += [""] + release_report(ckdir)
     return "\n".join(lines)

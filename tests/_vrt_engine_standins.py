@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from retalk.enhance.gfpgan import GFPGANRestorer
-from retalk.videoretalking.context import Networks
+from retalk.engines.videoretalking.context import Networks
 
 
 class Face3D(nn.Module):

@@ -32,7 +32,7 @@ def _opts(engine, **kw) -> SyncOptions:
 
 
 def _engine(up_face: str = "original", **kw):
-    from retalk.engines.videoretalking import VideoReTalkingEngine
+    from retalk.engines.videoretalking.engine import VideoReTalkingEngine
 
     return VideoReTalkingEngine.with_networks(standins.networks(), standins.lm3d(),
                                               np.linspace(-0.5, 0.5, 64, dtype=np.float32), up_face=up_face, **kw)
@@ -60,7 +60,7 @@ def mixed_clip(tmp_path_factory) -> Path:
 
 # ----------------------------------------------------------------------------- missing files
 def test_every_missing_file_in_one_message(tmp_path):
-    from retalk.videoretalking.release import check_release
+    from retalk.engines.videoretalking.release import check_release
 
     with pytest.raises(CheckpointError) as exc:
         check_release(tmp_path)
@@ -121,7 +121,7 @@ def test_doctor_lists_the_files(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- pieces
 def test_coefficient_window_is_26_frames_with_the_template():
-    from retalk.videoretalking.analysis import ClipAnalysis
+    from retalk.engines.videoretalking.analysis import ClipAnalysis
 
     n = 30
     coeffs = np.arange(n, dtype=np.float32)[:, None] * np.ones((1, 257), np.float32)
@@ -138,7 +138,7 @@ def test_coefficient_window_is_26_frames_with_the_template():
 
 
 def test_reference_frame_replaces_only_the_quad():
-    from retalk.videoretalking.lipsync import reference_frame
+    from retalk.engines.videoretalking.lipsync import reference_frame
 
     frame = np.zeros((100, 120, 3), np.uint8)
     face = np.full((256, 256, 3), 200, np.uint8)
@@ -149,7 +149,7 @@ def test_reference_frame_replaces_only_the_quad():
 
 
 def test_upper_face_fades_into_the_lower():
-    from retalk.videoretalking.upface import FADE_ROWS, blend_upper
+    from retalk.engines.videoretalking.upface import FADE_ROWS, blend_upper
 
     up, low = np.full((384, 384, 3), 200, np.uint8), np.full((384, 384, 3), 100, np.uint8)
     out = blend_upper(up, low)
@@ -164,8 +164,8 @@ def test_released_ganimation_edits_only_the_upper_rows(tmp_path):
 
     from retalk.checkpoints import load
     from retalk.runtime.stages import Slot
-    from retalk.videoretalking.store import FrameStore
-    from retalk.videoretalking.upface import FADE_ROWS, UpFaceOp
+    from retalk.engines.videoretalking.store import FrameStore
+    from retalk.engines.videoretalking.upface import FADE_ROWS, UpFaceOp
 
     gan = load("ganimation", write_release("ganimation", tmp_path))
     nets = standins.networks()
@@ -261,7 +261,7 @@ def test_cache_keeps_coefficients_and_faces(tmp_path, mixed_clip):
 
 
 def _engine_with_template(template: np.ndarray, **kw):
-    from retalk.engines.videoretalking import VideoReTalkingEngine
+    from retalk.engines.videoretalking.engine import VideoReTalkingEngine
 
     return VideoReTalkingEngine.with_networks(standins.networks(), standins.lm3d(), template, cache=True, **kw)
 

@@ -35,7 +35,7 @@ def engine_report(checkpoints: Path | None) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in [*sorted(ENGINES), "gfpgan"]:
         if name == "videoretalking":  # several files: say which are missing
-            from retalk.videoretalking.release import RELEASE_URL, find_release
+            from retalk.engines.videoretalking.release import RELEASE_URL, find_release
 
             files, missing = find_release(folder)
             note = ("release files found" if files is not None else

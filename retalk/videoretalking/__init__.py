@@ -1,6 +1,4 @@
-"""VideoReTalking (Cheng et al., SIGGRAPH Asia 2022) on retalk's runtime: the pieces of ``--engine videoretalking``.
-
-Each module does one job; nothing heavy is imported here (torch only in the modules that run
-networks). The engine that composes them is :mod:`retalk.engines.videoretalking`; see
-``docs/videoretalking.md``.
+"""VideoReTalking's array steps: reference enhancement (GPEN + ParseNet composition), the Step 7 face blend and
+the Laplacian blend. Networks are handed in; nothing heavy is imported here. The engine that runs them on the
+runtime is :mod:`retalk.engines.videoretalking`.
 """

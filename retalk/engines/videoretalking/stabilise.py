@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from retalk.runtime.stages import Slot
-from retalk.videoretalking.analysis import crop_to_box
-from retalk.videoretalking.context import ClipContext, Networks
-from retalk.videoretalking.store import FrameStore
-from retalk.videoretalking.tensors import signed_to_uint8, to_signed
+from retalk.engines.videoretalking.analysis import crop_to_box
+from retalk.engines.videoretalking.context import ClipContext, Networks
+from retalk.engines.videoretalking.store import FrameStore
+from retalk.engines.videoretalking.tensors import signed_to_uint8, to_signed
 
 __all__ = ["StabiliseOp"]
 

@@ -1,6 +1,6 @@
 """The VideoReTalking engine: the published pipeline on retalk's tracking, runtime and cache.
 
-Steps (FACTSHEET §1; each module of :mod:`retalk.videoretalking` documents what it follows and what
+Steps (FACTSHEET §1; each module of this package documents what it follows and what
 differs):
 
 * planning (:meth:`VideoReTalkingEngine.prepare`): 68 points from the face mesh, the FFHQ crop box,
@@ -34,12 +34,12 @@ except ImportError:  # pragma: no cover - depends on the installation
     raise MissingDependencyError("the videoretalking engine needs PyTorch: pip install 'retalk[neural]'") from None
 
 from retalk.runtime.device import resolve_device
-from retalk.videoretalking.analysis import ClipAnalysis, analyse_frames
-from retalk.videoretalking.cache import ClipCache, clip_key, default_cache_dir, faces_key
-from retalk.videoretalking.context import ClipContext, Networks
-from retalk.videoretalking.release import ReleaseFiles, check_release
-from retalk.videoretalking.store import FrameStore
-from retalk.videoretalking.upface import UP_FACES
+from retalk.engines.videoretalking.analysis import ClipAnalysis, analyse_frames
+from retalk.engines.videoretalking.cache import ClipCache, clip_key, default_cache_dir, faces_key
+from retalk.engines.videoretalking.context import ClipContext, Networks
+from retalk.engines.videoretalking.release import ReleaseFiles, check_release
+from retalk.engines.videoretalking.store import FrameStore
+from retalk.engines.videoretalking.upface import UP_FACES
 
 __all__ = ["VideoReTalkingEngine", "EXP_IMG_NAMES", "UP_FACE_NAMES", "PADS"]
 
@@ -81,7 +81,7 @@ class VideoReTalkingEngine(Engine):
         exp_img: the expression D-Net stabilises to: ``"neutral"``, ``"smile"`` (from ``expression.mat``)
             or a picture's path (its face's expression).
         up_face: ``"original"``, ``"surprise"`` or ``"angry"`` (GANimation on the upper face).
-        cache_dir: folder of the per-clip cache (default: see :func:`retalk.videoretalking.cache.default_cache_dir`).
+        cache_dir: folder of the per-clip cache (default: see :func:`retalk.engines.videoretalking.cache.default_cache_dir`).
         cache: read and write the per-clip cache.
         batch_size: frames per network call for every network (default per network and device).
         progress: per-stage progress bars with time estimates.
@@ -230,12 +230,12 @@ class VideoReTalkingEngine(Engine):
         return analysis, key
 
     def _build_ops(self, progress: bool, total: int) -> list[Any]:
-        from retalk.videoretalking.lipsync import LipSyncOp
-        from retalk.videoretalking.paste import MaskBlendOp, RestoreOp
-        from retalk.videoretalking.progress import counted
-        from retalk.videoretalking.reference import ReferenceOp
-        from retalk.videoretalking.stabilise import StabiliseOp
-        from retalk.videoretalking.upface import UpFaceOp
+        from retalk.engines.videoretalking.lipsync import LipSyncOp
+        from retalk.engines.videoretalking.paste import MaskBlendOp, RestoreOp
+        from retalk.engines.videoretalking.progress import counted
+        from retalk.engines.videoretalking.reference import ReferenceOp
+        from retalk.engines.videoretalking.stabilise import StabiliseOp
+        from retalk.engines.videoretalking.upface import UpFaceOp
 
         assert self.clip is not None
         c, n, s = self.clip, self.nets, self.store

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from retalk.runtime.stages import Slot
-from retalk.videoretalking.context import Networks
-from retalk.videoretalking.store import FrameStore
+from retalk.engines.videoretalking.context import Networks
+from retalk.engines.videoretalking.store import FrameStore
 
 __all__ = ["UpFaceOp", "ACTION_UNITS", "UP_FACES", "blend_upper", "FADE_ROWS"]
 

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from retalk.runtime.stages import Slot
-from retalk.videoretalking.analysis import landmarks_in_crop
-from retalk.videoretalking.context import ClipContext, Networks
-from retalk.videoretalking.store import FrameStore
+from retalk.engines.videoretalking.analysis import landmarks_in_crop
+from retalk.engines.videoretalking.context import ClipContext, Networks
+from retalk.engines.videoretalking.store import FrameStore
 
 __all__ = ["ReferenceOp"]
 

@@ -4,7 +4,7 @@ What is stored:
 
 * one ``<key>.npz`` per clip: the FFHQ crop box, the 3DMM coefficients of every source frame with their
   alignment parameters, and which frames had a face (see
-  :class:`retalk.videoretalking.analysis.ClipAnalysis`). Dubbing the same video again (another speech,
+  :class:`retalk.engines.videoretalking.analysis.ClipAnalysis`). Dubbing the same video again (another speech,
   another ``--exp-img`` or ``--up-face``) skips the coefficient pass;
 * one folder ``<key>-faces-<template key>/`` per clip and expression template, holding the stabilised,
   GPEN-enhanced 256 × 256 face of each source frame as ``<frame>.png`` (about 100 KB each): they depend

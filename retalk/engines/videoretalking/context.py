@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from retalk.videoretalking.analysis import ClipAnalysis
+from retalk.engines.videoretalking.analysis import ClipAnalysis
 
 __all__ = ["ClipContext", "Networks"]
 
@@ -16,7 +16,7 @@ class ClipContext:
     """One clip, known before rendering.
 
     Attributes:
-        analysis: crop box and 3DMM coefficients (:mod:`retalk.videoretalking.analysis`).
+        analysis: crop box and 3DMM coefficients (:mod:`retalk.engines.videoretalking.analysis`).
         template: (64,) float32 expression the D-Net stabilises every frame to.
         mesh: (N, 478, 3) float32 face-mesh landmarks per source frame, pixels.
         lm68: (N, 68, 2) float32 68-point landmarks per source frame, pixels.
@@ -24,7 +24,7 @@ class ClipContext:
             s3fd-style box padded by 20 px at the bottom and smoothed over 5 frames (Step 6.3).
         mels: (n_out, 80, 16) float32 mel windows per output frame (0.2 s each, Step 4).
         up_face: ``"original"``, ``"surprise"`` or ``"angry"``.
-        faces: the per-source-frame cache of enhanced faces (a :class:`retalk.videoretalking.cache.FaceCache`;
+        faces: the per-source-frame cache of enhanced faces (a :class:`retalk.engines.videoretalking.cache.FaceCache`;
             disabled when caching is off).
     """
 

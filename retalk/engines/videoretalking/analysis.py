@@ -12,7 +12,7 @@ holds one batch of crops, never the clip. Frames without a face get the coeffici
 nearest frame with one (the reference reuses the previous frame's landmarks), so the 26-frame
 D-Net windows stay defined; they are not rendered (they pass through).
 
-The result, :class:`ClipAnalysis`, is what the cache (:mod:`retalk.videoretalking.cache`) stores.
+The result, :class:`ClipAnalysis`, is what the cache (:mod:`retalk.engines.videoretalking.cache`) stores.
 """
 from __future__ import annotations
 

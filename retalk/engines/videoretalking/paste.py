@@ -26,9 +26,9 @@ import torch
 
 from retalk.enhance.gfpgan import paste_face
 from retalk.runtime.stages import Slot
-from retalk.videoretalking.context import ClipContext, Networks
-from retalk.videoretalking.store import FrameStore
-from retalk.videoretalking.tensors import to_signed
+from retalk.engines.videoretalking.context import ClipContext, Networks
+from retalk.engines.videoretalking.store import FrameStore
+from retalk.engines.videoretalking.tensors import to_signed
 
 __all__ = ["RestoreOp", "MaskBlendOp", "MOUTH_CLASSES", "FACE_CLASSES", "pyramid_levels", "blend_region"]
 

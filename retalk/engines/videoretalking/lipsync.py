@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from retalk.runtime.stages import Slot
-from retalk.videoretalking.context import ClipContext, Networks
-from retalk.videoretalking.store import FrameStore
-from retalk.videoretalking.tensors import to_unit, unit_to_uint8
+from retalk.engines.videoretalking.context import ClipContext, Networks
+from retalk.engines.videoretalking.store import FrameStore
+from retalk.engines.videoretalking.tensors import to_unit, unit_to_uint8
 
 __all__ = ["LipSyncOp", "reference_frame", "IMG_SIZE"]
 
