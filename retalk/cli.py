@@ -148,7 +148,7 @@ def _add_videoretalking(p: argparse.ArgumentParser) -> None:
                    help="edit the upper face with GANimation (needs 30_net_gen.pth): surprise, angry, or original "
                         "(default: unchanged)")
     g.add_argument("--cache-dir", metavar="DIR", default=argparse.SUPPRESS,
-                   help="folder of the per-clip cache (crop box, 3DMM coefficients), default "
+                   help="folder of the per-clip cache (crop box, 3DMM coefficients, enhanced faces), default "
                         "~/.cache/retalk/videoretalking; safe to delete")
     g.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
                    help="neither read nor write the per-clip cache")
