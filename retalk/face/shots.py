@@ -12,6 +12,12 @@ can start afresh on the first frame of a new shot):
   frame's face box changed completely (:data:`FACE_CUT_GREY` grey levels of mean absolute difference): a cut
   to another person filmed in the same room.
 
+Neither counts while the picture around the face only moved: where the phase correlation of the region around
+the previous face with the same region of this frame (:mod:`retalk.face.drift`) peaks at
+:data:`COHERENT_RESPONSE` or more, the content is the same, shifted (a whip pan from a still shot changes the
+histogram by up to 0.17 and everything inside the old face box; its correlation peaks at 0.5-0.9, a cut's
+under 0.1).
+
 Units: histogram distances are total-variation distances between normalised histograms (0 = same
 colours, 1 = no colour in common); grey changes are mean absolute differences of 0-255 grey levels.
 """
@@ -28,6 +34,7 @@ CUT_DISTANCE = 0.3  # a cut changes at least this much of the colour histogram .
 CUT_RATIO = 4.0  # ... and this many times the shot's recent mean change
 FACE_CUT_DISTANCE = 0.12  # a smaller histogram jump is a cut when the face's picture changed completely too
 FACE_CUT_GREY = 25.0  # grey levels: mean absolute change inside the previous face box that means "another picture"
+COHERENT_RESPONSE = 0.3  # a phase-correlation peak this strong around the face: the picture moved, no cut
 HISTORY = 12  # frames of this shot whose changes set the adaptive threshold
 MIN_MEAN = 0.02  # the recent mean change is taken as at least this (a still shot's noise)
 
@@ -61,9 +68,10 @@ class CutDetector:
         self._recent: deque[float] = deque(maxlen=HISTORY)
         self.last_distance = 0.0
 
-    def update(self, frame: np.ndarray, face_change: float | None = None) -> bool:
+    def update(self, frame: np.ndarray, face_change: float | None = None, face_response: float | None = None) -> bool:
         """Is RGB ``frame`` the first of a new shot? ``face_change``: mean absolute grey change inside the
-        previous frame's face box (None: no face there). The first frame of the stream is not a cut."""
+        previous frame's face box; ``face_response``: the phase correlation's peak between the regions around it
+        in the previous frame and this one (both None: no face there). The first frame of the stream is not a cut."""
         hist = colour_histogram(frame)
         prev, self._prev = self._prev, hist
         if prev is None:
@@ -74,6 +82,8 @@ class CutDetector:
         cut = d >= max(CUT_DISTANCE, CUT_RATIO * recent)
         if not cut and face_change is not None and face_change >= FACE_CUT_GREY:
             cut = d >= max(FACE_CUT_DISTANCE, CUT_RATIO * recent)
+        if face_response is not None and face_response >= COHERENT_RESPONSE:
+            cut = False  # the picture around the face moved as a whole: a pan, not a cut
         if cut:
             self._recent.clear()
         else:

@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 
 from retalk.face import landmarks as L
-from retalk.face.mesh import FaceMesh, _quiet_native_stderr  # noqa: F401  (FaceMesh's home before the split)
+from retalk.face.drift import (DRIFT_LIMIT, FACE_CONTEXT, WIDE_CONTEXT, accumulated_drift, aligned_picture,
+                               drift_step, picture_shift)
+from retalk.face.mesh import FaceMesh, _import_face_mesh, _quiet_native_stderr  # noqa: F401  (their home before)
 from retalk.face.search import SMALL_FACE_SHARE, RegionTracker, search_tiles
 from retalk.face.shots import CutDetector, shot_index
 from retalk.face.smoothing import smooth_landmarks, unsure_frames
@@ -51,6 +53,19 @@ class FaceTrack:
     def shots(self) -> np.ndarray:
         """:attr:`shot`, or zeros (one shot) where it was not measured: int32 (n,)."""
         return np.zeros(len(self.valid), np.int32) if self.shot is None else np.asarray(self.shot, np.int32)
+
+
+@dataclass(frozen=True)
+class RawTrack:
+    """What a tracker recorded, per frame, before :meth:`FaceTracker.finish`: ``frames``, the speaker's raw
+    landmarks (478, 3) or None; ``change``, the face thumbnail's change (:func:`repeated_frames`, NaN: not
+    measured); ``cuts``, the frame starts a new shot; ``drift``, how far the landmarks moved unlike the picture
+    (:func:`retalk.face.drift.drift_step`, (dx, dy) inter-ocular distances, NaN: not measured)."""
+
+    frames: list[np.ndarray | None]
+    change: list[float]
+    cuts: list[bool]
+    drift: list[tuple[float, float]]
 
 
 def _box(lm: np.ndarray) -> np.ndarray:
@@ -134,6 +149,9 @@ class FaceTracker:
         self._frames: list[np.ndarray | None] = []
         self._change: list[float] = []  # face thumbnail change from the previous frame (NaN: not measured)
         self._cuts: list[bool] = []  # the frame starts a new shot
+        self._drift: list[tuple[float, float]] = []  # landmarks' move unlike the picture's (dx, dy iod; NaN: none)
+        # the previous frame's face box, and its pictures around it (wide, and aligned on the face; retalk.face.drift)
+        self._context: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._shots = CutDetector()
         self._next_search = 0  # while no face is tracked: the frame of the next tile search ...
         self._search_gap = 1  # ... and the gap after it (doubles up to SEARCH_GAP_MAX)
@@ -142,19 +160,17 @@ class FaceTracker:
         self.faces_at_start: int | None = None  # faces the first look found (None: no face seen yet)
 
     @classmethod
-    def from_raw(cls, frames: list[np.ndarray | None], change: list[float], size: tuple[int, int],
-                 cuts: list[bool] | None = None) -> FaceTracker:
-        """A finished-looking tracker holding raw per-frame landmarks (478, 3) or None, the thumbnail
-        changes (see :func:`repeated_frames`) and the cuts (the frame starts a new shot; None: none), e.g.
-        gathered from several trackers over consecutive parts of a clip; call :meth:`finish` on it."""
+    def from_raw(cls, raw: RawTrack, size: tuple[int, int]) -> FaceTracker:
+        """A finished-looking tracker holding what trackers recorded (e.g. several trackers over consecutive
+        parts of a clip, joined); call :meth:`finish` on it."""
         t = cls()
-        t._frames, t._change, t._size = list(frames), list(change), size
-        t._cuts = list(cuts) if cuts is not None else [False] * len(t._frames)
+        t._frames, t._change, t._cuts, t._drift = list(raw.frames), list(raw.change), list(raw.cuts), list(raw.drift)
+        t._size = size
         return t
 
-    def raw(self) -> tuple[list[np.ndarray | None], list[float], list[bool]]:
-        """The raw per-frame landmarks (or None), thumbnail changes and cuts recorded so far (for :meth:`from_raw`)."""
-        return list(self._frames), list(self._change), list(self._cuts)
+    def raw(self) -> RawTrack:
+        """What was recorded so far (for :meth:`from_raw`)."""
+        return RawTrack(list(self._frames), list(self._change), list(self._cuts), list(self._drift))
 
     def _choose(self, faces: list[np.ndarray]) -> np.ndarray:
         boxes = [_box(f) for f in faces]
@@ -179,9 +195,13 @@ class FaceTracker:
         if self._thumb is not None and not self.static:
             box, thumb = self._thumb
             change = float(np.abs(face_thumbnail(frame, box) - thumb).mean())
+        response = None  # does the picture around the previous face only move (a strong peak) or change?
+        if self._context is not None and not self.static:
+            box, wide, _ = self._context
+            _, response = picture_shift(wide, aligned_picture(frame, box, WIDE_CONTEXT))
         cut = False
         if not self.static:
-            cut = self._shots.update(frame, None if np.isnan(change) else change)
+            cut = self._shots.update(frame, None if np.isnan(change) else change, response)
             if cut:
                 self._new_shot(k)
         seen_before = self._frames[-1] is not None if self._frames and not cut else False
@@ -198,8 +218,18 @@ class FaceTracker:
             else:
                 self._velocity = np.zeros(2, np.float32)
             self._last = lm
+        drift = (np.nan, np.nan)
+        context = None
+        if lm is not None and not self.static:
+            box = _box(lm)
+            context = (box, aligned_picture(frame, box, WIDE_CONTEXT), aligned_picture(frame, box, FACE_CONTEXT))
+            if seen_before and self._context is not None:
+                step = drift_step(self._context[2], context[2], box, lm)
+                drift = (np.nan, np.nan) if step is None else (float(step[0]), float(step[1]))
+        self._context = context
         self._frames.append(lm)
         self._cuts.append(cut)
+        self._drift.append(drift)
         self._change.append(change if lm is not None and self._thumb is not None and not cut else np.nan)
         if lm is None or self.static:
             self._thumb = None
@@ -210,7 +240,7 @@ class FaceTracker:
 
     def _new_shot(self, k: int) -> None:
         """Frame ``k`` starts a new shot: forget the face followed so far, look afresh."""
-        self._last, self._thumb = None, None
+        self._last, self._thumb, self._context = None, None, None
         if self._mesh is not None:
             self._mesh.reset()
         self._drop_region()
@@ -297,7 +327,8 @@ class FaceTracker:
         """Return the track, smoothed over time unless ``smooth`` is False (measurement wants raw points).
 
         Frames whose tracking is unsure (:func:`retalk.face.smoothing.unsure_frames`: a one-frame jump of the
-        landmarks) are marked not valid, so they pass through rather than get a misplaced mouth."""
+        landmarks; or landmarks moving unlike the picture, :mod:`retalk.face.drift`) are marked not valid, so
+        they pass through rather than get a misplaced mouth."""
         self.close()
         n = len(self._frames)
         lms = np.zeros((n, L.N_POINTS, 3), np.float32)
@@ -309,8 +340,11 @@ class FaceTracker:
         shot = shot_index(np.array(self._cuts, bool)) if self._cuts else np.zeros(n, np.int32)
         if smooth:
             unsure = unsure_frames(lms, valid, shot)
+            steps = np.array(self._drift if len(self._drift) == n else [(np.nan, np.nan)] * n, np.float64)
+            unsure |= accumulated_drift(steps.reshape(n, 2), valid, shot) > DRIFT_LIMIT
             if unsure.any():
-                log.info("%d frame(s) where the face tracking jumps for one frame: passed through", int(unsure.sum()))
+                log.info("%d frame(s) where the face tracking is unsure (a one-frame jump, or landmarks not moving "
+                         "with the picture): passed through", int(unsure.sum()))
                 valid &= ~unsure
             lms = smooth_landmarks(lms, valid, shot=shot)
         if shot[-1:].any():
@@ -321,5 +355,5 @@ class FaceTracker:
             boxes[i] = _box(lms[i])
             pose[i] = L.head_pose(lms[i])
         repeat = repeated_frames(np.array(self._change, np.float64)) & valid
-        self._frames, self._change, self._cuts, self._thumb = [], [], [], None
+        self._frames, self._change, self._cuts, self._drift, self._thumb = [], [], [], [], None
         return FaceTrack(lms, valid, boxes, pose, self._size or (0, 0), repeat, shot)

@@ -136,7 +136,7 @@ class MouthRenderer:
         landmarks = p.plan.track.landmarks
         i, k, frame = item.out_index, item.src_index, item.frame
         sel = int(p.selection.entry[i])
-        if sel < 0:  # near a cut, or no mouth of this shot: the source frame as it is
+        if sel < 0 or not p.plan.track.valid[k]:  # near a cut, no mouth of this shot, or no (sure) face: as it is
             return frame
         lb = landmarks[k, :, :2].astype(np.float64)
         entry = p.library.entries[sel]
