@@ -13,8 +13,7 @@ import cv2
 import numpy as np
 
 from retalk.face import landmarks as L
-from retalk.face.drift import (DRIFT_LIMIT, FACE_CONTEXT, WIDE_CONTEXT, accumulated_drift, aligned_picture,
-                               drift_step, picture_shift)
+from retalk.face.drift import DRIFT_LIMIT, accumulated_drift, aligned_picture, drift_step, picture_shift
 from retalk.face.mesh import FaceMesh, _import_face_mesh, _quiet_native_stderr  # noqa: F401  (their home before)
 from retalk.face.search import SMALL_FACE_SHARE, RegionTracker, search_tiles
 from retalk.face.shots import CutDetector, shot_index
@@ -150,8 +149,8 @@ class FaceTracker:
         self._change: list[float] = []  # face thumbnail change from the previous frame (NaN: not measured)
         self._cuts: list[bool] = []  # the frame starts a new shot
         self._drift: list[tuple[float, float]] = []  # landmarks' move unlike the picture's (dx, dy iod; NaN: none)
-        # the previous frame's face box, and its pictures around it (wide, and aligned on the face; retalk.face.drift)
-        self._context: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # the previous frame's face box and its picture around it (retalk.face.drift)
+        self._context: tuple[np.ndarray, np.ndarray] | None = None
         self._shots = CutDetector()
         self._next_search = 0  # while no face is tracked: the frame of the next tile search ...
         self._search_gap = 1  # ... and the gap after it (doubles up to SEARCH_GAP_MAX)
@@ -197,8 +196,8 @@ class FaceTracker:
             change = float(np.abs(face_thumbnail(frame, box) - thumb).mean())
         response = None  # does the picture around the previous face only move (a strong peak) or change?
         if self._context is not None and not self.static:
-            box, wide, _ = self._context
-            _, response = picture_shift(wide, aligned_picture(frame, box, WIDE_CONTEXT))
+            box, before = self._context
+            _, response = picture_shift(before, aligned_picture(frame, box))
         cut = False
         if not self.static:
             cut = self._shots.update(frame, None if np.isnan(change) else change, response)
@@ -222,9 +221,9 @@ class FaceTracker:
         context = None
         if lm is not None and not self.static:
             box = _box(lm)
-            context = (box, aligned_picture(frame, box, WIDE_CONTEXT), aligned_picture(frame, box, FACE_CONTEXT))
+            context = (box, aligned_picture(frame, box))
             if seen_before and self._context is not None:
-                step = drift_step(self._context[2], context[2], box, lm)
+                step = drift_step(self._context[1], context[1], box, lm)
                 drift = (np.nan, np.nan) if step is None else (float(step[0]), float(step[1]))
         self._context = context
         self._frames.append(lm)
