@@ -106,7 +106,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / max(_area(a) + _area(b) - inter, 1e-6)
 
 
-SEARCH_GAP_MAX = 48  # while no face is tracked, tiles are searched on frames ever further apart, up to this
+SEARCH_GAP_MAX = 100  # while no face is tracked, tiles are searched on frames ever further apart, up to this
 
 
 class FaceTracker:
