@@ -280,3 +280,21 @@ def test_motion_adaptive_smoothing_follows_a_sudden_move():
     err = np.abs(adaptive[:, L.STABLE, 0].mean(1) - lms[:, L.STABLE, 0].mean(1)).max()
     assert err_plain > 0.05 * 60  # what the plain smoothing did: several pixels behind
     assert err < 0.025 * 60
+
+
+def test_a_one_frame_glitch_is_unsure_and_a_steady_move_is_not():
+    from retalk.face.smoothing import unsure_frames
+
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0, 100, (478, 3)).astype(np.float32)
+    base[L.RIGHT_EYE_OUTER, :2], base[L.LEFT_EYE_OUTER, :2] = (20, 40), (80, 40)  # 60 px between the eyes
+    lms = np.repeat(base[None], 12, 0)
+    lms[:, :, 0] += 25.0 * np.arange(12)[:, None]  # a fast but steady move: 25 px a frame, nothing unsure
+    valid = np.ones(12, bool)
+    assert not unsure_frames(lms, valid).any()
+    glitch = lms.copy()
+    glitch[6, :, :2] += rng.normal(0, 6.0, (478, 2))  # frame 6's mesh scrambled (0.1 eye distances RMS)
+    glitch[9, :, :2] = (glitch[9, :, :2] - glitch[9, :, :2].mean(0)) * 1.3 + glitch[9, :, :2].mean(0)  # a size spike
+    assert list(np.flatnonzero(unsure_frames(glitch, valid))) == [6, 9]
+    # a cut between frames 5 and 6 makes frame 6 the first of its shot: nothing to compare it with on one side
+    assert list(np.flatnonzero(unsure_frames(glitch, valid, shot=np.r_[np.zeros(6, int), np.ones(6, int)]))) == [9]

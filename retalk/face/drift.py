@@ -20,6 +20,8 @@ Units: pixels of the frame; drift in inter-ocular distances.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -56,12 +58,19 @@ def aligned_picture(frame: np.ndarray, box: np.ndarray, context: float = CONTEXT
     return (cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small).astype(np.float32)
 
 
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    """The Hann window (``SIDE``², float64) the pictures are correlated under (made once, never changed)."""
+    w = cv2.createHanningWindow((SIDE, SIDE), cv2.CV_64F)
+    w.flags.writeable = False
+    return w
+
+
 def picture_shift(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray | None, float]:
     """How far (dx, dy, in pixels of the ``SIDE``² pictures) the content moved from ``before`` to ``after``
     (None where the correlation is too weak to say, under :data:`MIN_RESPONSE`), and the correlation's peak
     (0 … 1: how much of the picture is the same, shifted)."""
-    (dx, dy), response = cv2.phaseCorrelate(before.astype(np.float64), after.astype(np.float64),
-                                            cv2.createHanningWindow((SIDE, SIDE), cv2.CV_64F))
+    (dx, dy), response = cv2.phaseCorrelate(before.astype(np.float64), after.astype(np.float64), _window())
     return (None if response < MIN_RESPONSE else np.array([dx, dy])), float(response)
 
 

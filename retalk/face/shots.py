@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from collections import deque
 
-import cv2
 import numpy as np
 
-THUMB_SIDE = 64  # the frame is shrunk to this many pixels square before its colours are counted
+THUMB_SIDE = 64  # colours are counted on a grid of about this many pixels along the frame's shorter side
 BINS = 8  # histogram levels per colour channel (8 × 8 × 8 joint RGB bins)
 CUT_DISTANCE = 0.3  # a cut changes at least this much of the colour histogram ...
 CUT_RATIO = 4.0  # ... and this many times the shot's recent mean change
@@ -42,14 +41,12 @@ MIN_MEAN = 0.02  # the recent mean change is taken as at least this (a still sho
 def colour_histogram(frame: np.ndarray) -> np.ndarray:
     """Normalised joint RGB histogram (``BINS``³ float32, sums to 1) of an RGB uint8 frame (h, w, 3).
 
-    The frame is first subsampled by a whole step (a view, no copy) and shrunk to
-    ``THUMB_SIDE`` × ``THUMB_SIDE``: about 0.2 ms for a 1080p frame.
+    Counted on every ``step``-th pixel of every ``step``-th row (a view, no copy, no resize), about
+    ``THUMB_SIDE`` samples along the shorter side: about 0.1 ms for a 1080p frame.
     """
     h, w = frame.shape[:2]
-    step = max(1, min(h, w) // (2 * THUMB_SIDE))
-    thumb = cv2.resize(np.ascontiguousarray(frame[::step, ::step]), (THUMB_SIDE, THUMB_SIDE),
-                       interpolation=cv2.INTER_AREA)
-    q = (thumb >> (8 - int(np.log2(BINS)))).astype(np.int32)
+    step = max(1, min(h, w) // THUMB_SIDE)
+    q = (frame[::step, ::step] >> (8 - int(np.log2(BINS)))).astype(np.int32)
     idx = (q[..., 0] * BINS + q[..., 1]) * BINS + q[..., 2]
     hist = np.bincount(idx.ravel(), minlength=BINS**3).astype(np.float32)
     return hist / hist.sum()
