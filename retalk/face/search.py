@@ -85,8 +85,9 @@ def region_side(box: np.ndarray, frame_shape: tuple[int, ...]) -> int:
 class RegionTracker:
     """Tracks one small face on a square crop around it (see the module docstring).
 
-    ``mesh``: a tracking (video-mode) one-face :class:`retalk.face.tracker.FaceMesh` with no shrinking,
-    used for this face only; ``box``: where the face was found; ``shape``: the frames' (height, width).
+    ``mesh``: a tracking (video-mode) one-face :class:`retalk.face.tracker.FaceMesh` with no shrinking, used for
+    this face only while it is followed (the caller owns it); ``box``: where the face was found; ``shape``: the
+    frames' (height, width).
     """
 
     def __init__(self, mesh, box: np.ndarray, shape: tuple[int, ...]) -> None:  # noqa: ANN001
@@ -115,6 +116,3 @@ class RegionTracker:
         if np.abs(centre - (np.array(self.origin) + self.side / 2)).max() > RECENTRE_SHARE * self.side:
             self.origin = self._centred(centre)
         return lm
-
-    def close(self) -> None:
-        self.mesh.close()

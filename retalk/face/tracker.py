@@ -143,6 +143,7 @@ class FaceTracker:
         self._probe: FaceMesh | None = None
         self._tiles: FaceMesh | None = None  # per-picture mesh for tile searches (made on first need)
         self._region: RegionTracker | None = None
+        self._regions: FaceMesh | None = None  # the mesh regions are tracked with (made on first need)
         self._last: np.ndarray | None = None
         self._velocity = np.zeros(2, np.float32)  # the face box's last move, pixels per frame
         self._frames: list[np.ndarray | None] = []
@@ -246,9 +247,7 @@ class FaceTracker:
         self._next_search, self._search_gap = k, 1
 
     def _drop_region(self) -> None:
-        if self._region is not None:
-            self._region.close()
-            self._region = None
+        self._region = None
 
     def _track(self, frame: np.ndarray, k: int) -> np.ndarray | None:
         """The speaker's raw landmarks in frame ``k``: followed on its region (small faces), by the tracking
@@ -279,17 +278,25 @@ class FaceTracker:
             self._mesh = FaceMesh(static=self.static, max_faces=5 if self._multi else 1, max_side=side)
         faces = self._mesh(frame)
         if faces:
-            self._search_gap = 1
+            self._search_gap, self._next_search = 1, 0  # once it is lost, search at once
             return self._choose(faces)
         if self._last is not None and (_box(self._last)[2] - _box(self._last)[0]) < SMALL_FACE_SHARE * max(
                 frame.shape[:2]) and self._frames and self._frames[-1] is not None and not self.static:
             # a small face the tracking just lost: follow it on a region around where it was
-            self._region = RegionTracker(FaceMesh(max_side=1 << 16), _box(self._last), frame.shape)
+            self._region = RegionTracker(self._region_mesh(), _box(self._last), frame.shape)
             lm = self._region.track(frame)
             if lm is not None:
                 return lm
             self._drop_region()
         return self._search(frame, k)
+
+    def _region_mesh(self) -> FaceMesh:
+        """The one-face tracking mesh for regions (made once, reset for each new region)."""
+        if self._regions is None:
+            self._regions = FaceMesh(max_side=1 << 16)
+        else:
+            self._regions.reset()
+        return self._regions
 
     def _search(self, frame: np.ndarray, k: int) -> np.ndarray | None:
         """Tiles of frame ``k`` searched for a small face, on the frames due (see the class docstring);
@@ -299,8 +306,7 @@ class FaceTracker:
         self._next_search = k + self._search_gap
         self._search_gap = min(2 * self._search_gap, SEARCH_GAP_MAX)
         if self._tiles is None:
-            with _quiet_native_stderr():
-                self._tiles = FaceMesh(static=True, max_faces=5, max_side=1 << 16)
+            self._tiles = FaceMesh(static=True, max_faces=5, max_side=1 << 16)
         faces = search_tiles(self._tiles, frame)
         if not faces:
             return None
@@ -309,17 +315,17 @@ class FaceTracker:
         lm = self._choose(faces)
         log.info("frame %d: a small face (%.0f px wide) found in tiles; following it on a region around it",
                  k, float(_box(lm)[2] - _box(lm)[0]))
-        self._region = RegionTracker(FaceMesh(max_side=1 << 16), _box(lm), frame.shape)
+        self._region = RegionTracker(self._region_mesh(), _box(lm), frame.shape)
         found = self._region.track(frame)
-        self._search_gap = 1
+        self._search_gap, self._next_search = 1, 0
         return lm if found is None else found
 
     def close(self) -> None:
         """Release the face-mesh graphs (called by :meth:`finish`; alone when only :meth:`raw` is wanted)."""
-        for mesh in (self._mesh, self._probe, self._tiles):
+        for mesh in (self._mesh, self._probe, self._tiles, self._regions):
             if mesh is not None:
                 mesh.close()
-        self._mesh = self._probe = self._tiles = None
+        self._mesh = self._probe = self._tiles = self._regions = None
         self._drop_region()
 
     def finish(self, smooth: bool = True) -> FaceTrack:
