@@ -150,6 +150,46 @@ def _add_animate_engine(p: argparse.ArgumentParser, default: Any = "builtin") ->
                         "see docs/sadtalker.md)")
 
 
+_VRT_FLAGS = {"exp_img": "--exp-img", "up_face": "--up-face", "cache_dir": "--cache-dir", "no_cache": "--no-cache"}
+
+
+def _add_videoretalking(p: argparse.ArgumentParser) -> None:
+    """Options of ``--engine videoretalking`` (refused with any other engine)."""
+    g = p.add_argument_group("--engine videoretalking")
+    flags.add_flag(g, "--exp-img", "--exp_img", metavar="neutral|smile|IMAGE", default=argparse.SUPPRESS,
+                   help="the expression the face is stabilised to before the new mouth is drawn: neutral (default), "
+                        "smile (both from expression.mat) or a picture of a face whose expression to use")
+    flags.add_flag(g, "--up-face", "--up_face", choices=("original", "surprise", "angry"), default=argparse.SUPPRESS,
+                   help="edit the upper face with GANimation (needs 30_net_gen.pth): surprise, angry, or original "
+                        "(default: unchanged)")
+    g.add_argument("--cache-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="folder of the per-clip cache (crop box, 3DMM coefficients, enhanced faces), default "
+                        "~/.cache/retalk/videoretalking; safe to delete")
+    g.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
+                   help="neither read nor write the per-clip cache")
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Engine options from the engine-specific flags; a flag given for another engine is an :class:`InputError`."""
+    given = {dest: getattr(args, dest) for dest in _VRT_FLAGS if hasattr(args, dest)}
+    if not given:
+        return {}
+    if args.engine != "videoretalking":
+        raise InputError(f"{_VRT_FLAGS[next(iter(given))]} applies to --engine videoretalking, not {args.engine}")
+    options: dict[str, Any] = {}
+    if "exp_img" in given:
+        options["exp_img"] = given["exp_img"]
+    if "up_face" in given:
+        options["up_face"] = given["up_face"]
+    if "cache_dir" in given:
+        options["cache_dir"] = given["cache_dir"]
+    if given.get("no_cache"):
+        options["cache"] = False
+    if getattr(args, "checkpoints", None):
+        options["checkpoints"] = args.checkpoints
+    return options
+
+
 def _add_checkpoints(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--checkpoints", metavar="DIR",
                    help=f"folder with released checkpoints for {what} (default ./checkpoints or $RETALK_CHECKPOINTS)")
@@ -185,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, metavar="FPS",
                    help="frame rate when --face is a still image (default 25); a video keeps its own rate")
     _add_speaker(p)
+    _add_videoretalking(p)
 
     p = sub.add_parser("animate", parents=[common], help="animate a photo: a talking video from one picture and speech",
                        description="Make a talking video from one photo: lips follow --audio, the eyes blink and the "
@@ -231,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame rate of the output for --image, or when --face is a still image (default 25)")
     _add_speaker(p, given_only=True)
     _add_portrait(p, references=False, given_only=True)
+    _add_videoretalking(p)
 
     from retalk.evaluate.cli_eval import add_eval_parser
 
@@ -270,7 +312,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                        recognize=not args.no_asr, expression_scale=args.expression_scale, crf=args.crf,
                        preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
-                       device=args.device, progress=not args.quiet and sys.stderr.isatty())
+                       device=args.device, progress=not args.quiet and sys.stderr.isatty(),
+                       engine_options=_engine_options(args))
     res = sync(args.face, args.audio, args.outfile, opts)
     print(f"{res.path}  ({res.frames} frames, {res.fps:.3f} fps, {res.duration:.2f} s)")
     return EXIT_OK
@@ -316,6 +359,10 @@ def check_say_target(args: argparse.Namespace) -> argparse.Namespace:
     for dest, flag in wrong.items():
         if hasattr(args, dest):
             raise InputError(f"{flag} applies to {right}, not to {target}")
+    if not args.face:
+        for dest, flag in _VRT_FLAGS.items():
+            if hasattr(args, dest):
+                raise InputError(f"{flag} applies to --face, not to --image")
     engine = getattr(args, "engine", None)
     if engine is not None:
         from retalk.engines import ENGINES
@@ -356,7 +403,8 @@ def _run_say(args: argparse.Namespace) -> int:
             opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                                phones=speech.phones, expression_scale=args.expression_scale, crf=args.crf,
                                preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
-                               device=args.device, progress=not args.quiet and sys.stderr.isatty())
+                               device=args.device, progress=not args.quiet and sys.stderr.isatty(),
+                               engine_options=_engine_options(args))
             res = sync(args.face, wav, args.outfile, opts)
             size = ""
         else:

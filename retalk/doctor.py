@@ -113,7 +113,9 @@ def report(check: bool = True) -> str:
     for item, state in zip(found, checks):
         lines.append(f"  {item.name:15s} {Path(item.path).name:28s} {item.size / 1e6:9.1f} MB  sha256 {item.sha256}"
                      + (f"  {state}" if state else ""))
+    from retalk.engines.videoretalking.release import release_report
     from retalk.sadtalker.files import describe
 
+    lines += [""] + release_report(ckdir)
     lines += ["", "animate --engine sadtalker (files in the checkpoints folder):"] + describe(ckdir)
     return "\n".join(lines)

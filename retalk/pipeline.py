@@ -268,7 +268,8 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
                     log.info("the source repeats frames: %d output frames (%.0f%%) repeat the previous one in step",
                              int(hold.sum()), 100 * hold.mean())
             plan = Plan(track=track, mouth=mouth, schedule=schedule, fps=fps, audio=speech.samples,
-                        sample_rate=speech.sample_rate, still=info.is_image)
+                        sample_rate=speech.sample_rate, still=info.is_image, source=str(face), clock=clock,
+                        progress=opt.progress)
             engine.prepare(plan)
         # 5. Rendering pass: decode → engine → enhancer → encode, overlapped
         out_path = Path(outfile)
@@ -281,6 +282,8 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
             ops: list[BatchOp] = []
             if isinstance(engine, BatchOp):
                 ops.append(engine)
+            elif callable(getattr(engine, "batch_ops", None)):  # several networks, one op each
+                ops.extend(engine.batch_ops())
             else:
                 slots = render_slots(engine, slots, clock)
             if restorer is not None:

@@ -95,7 +95,8 @@ def test_the_interface_module_does_not_know_the_engines():
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(InputError, match="unknown engine 'nonsense'; choose from builtin, passthrough, wav2lip"):
+    with pytest.raises(InputError,
+                       match="unknown engine 'nonsense'; choose from builtin, passthrough, videoretalking, wav2lip"):
         create_engine("nonsense")
 
 

@@ -35,6 +35,22 @@ def test_croper_box_matches_reference(w: int, h: int, lm: np.ndarray, border: tu
     assert box.inner == inner
 
 
+def test_croper_box_sizes_and_sadtalker_cut() -> None:
+    assert crop.croper_box(face_landmarks(200, 150, 60, 8), 400, 300).size == (400, 300)
+    big = crop.croper_box(face_landmarks(1200, 1200, 900, 3), 2400, 2400)
+    assert big.shrink == 2 and big.size == (1200, 1200)
+    frame = np.zeros((2400, 2400, 3), np.uint8)
+    frame[1200:] = 255  # lower half white: in the half-size image it starts at row 600
+    cut = big.cut_resized(frame)
+    assert cut.shape == (1124, 1200, 3)
+    assert cut[599, 0, 0] == 0 and cut[601, 0, 0] == 255
+    assert big.cut_resized(frame, inner=False).shape == (1200, 1200, 3)
+    # No shrink: SadTalker's resize is a no-op and both cuts agree.
+    small = crop.croper_box(face_landmarks(200, 150, 60, 8), 400, 300)
+    img = _image(300, 400, 1)
+    np.testing.assert_array_equal(small.cut_resized(img), small.cut(img))
+
+
 def test_croper_box_cut_and_region() -> None:
     frame = _image(300, 400, 1)
     box = crop.croper_box(face_landmarks(200, 150, 60, 8), 400, 300)
@@ -148,3 +164,20 @@ def test_align_img_matches_reference() -> None:
     b = align.align_img(img, align.standard_points(lm5, 256, 256), lm5)
     np.testing.assert_allclose(b.trans_params, [256.0, 256.0, 0.7968749999999997, 128.0, 128.0], rtol=1e-6)
     assert b.image.astype(np.int64).sum((0, 1)).tolist() == [5284565, 5110858, 5255177]
+
+
+def test_modules_import_without_torch() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import retalk.face.landmarks68, retalk.face3d.crop, retalk.face3d.align, retalk.face3d.coeffs\n"
+            "import retalk.face3d.templates, retalk.videoretalking.blend, retalk.videoretalking.reference_enhance\n"
+            "print('OK')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(root)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "OK"

@@ -225,3 +225,5 @@ def test_openapi_schema(server):
     engines = c.get("/api/engines").json()
     assert engines["builtin"]["ready"] is True
     assert engines["wav2lip"]["ready"] is False and "github.com" in engines["wav2lip"]["note"]
+    vrt = engines["videoretalking"]
+    assert vrt["ready"] is False and "DNet.pt" in vrt["note"] and "expression.mat" in vrt["note"]

@@ -5,10 +5,13 @@
 >>> net = checkpoints.load("syncnet", "weights/")      # a folder or a file
 
 * :data:`REGISTRY` maps a name (``wav2lip``, ``lipsync_expert``, ``syncnet``,
-  ``gfpgan``, and the not-yet-implemented ``lnet``, ``enet``, ``dnet``,
-  ``face3d``, ``gpen``, ``parsenet``, ``ganimation``) to a
+  ``gfpgan``, ``fid_inception``; VideoReTalking's ``lnet``, ``enet``, ``dnet``,
+  ``face3d``, ``gpen``, ``parsenet``, ``ganimation``; SadTalker's
+  ``sadtalker_kp_extractor``, ``sadtalker_generator``, ``sadtalker_mapping``,
+  ``sadtalker_audio2exp``, ``sadtalker_audio2pose`` and ``face3d`` again) to a
   :class:`CheckpointSpec`: network factory, release file names, how the
-  release wraps its state dict, and where users get it.
+  release wraps its state dict (a key, a ``module.`` prefix, a bundle prefix,
+  companion files beside it), and where users get it.
 * :func:`load` reads with ``weights_only=True`` (or safetensors), unwraps,
   loads with ``strict=True`` and returns the network in eval mode.
 * :func:`find_checkpoints` lists the release files present in a folder

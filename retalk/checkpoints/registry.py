@@ -22,10 +22,8 @@ _VRT_RELEASE = "https://github.com/vinthony/video-retalking/releases/download/v0
 _ST_RELEASE = "https://github.com/OpenTalker/SadTalker/releases/download/v0.0.2-rc/"
 _ST_LEGACY = "https://github.com/Winfredy/SadTalker/releases/download/v0.0.2/"
 _ST_BUNDLES = ("SadTalker_V0.0.2_256.safetensors", "SadTalker_V0.0.2_512.safetensors")
-_SADTALKER_RELEASE = "https://github.com/OpenTalker/SadTalker/releases/download/v0.0.2-rc/"
-_SADTALKER_BUNDLES = ("SadTalker_V0.0.2_256.safetensors", "SadTalker_V0.0.2_512.safetensors")
 _SADTALKER_LEGACY = "facevid2vid_00189-model.pth.tar"
-_SADTALKER_SOURCE = (_SADTALKER_RELEASE + "SadTalker_V0.0.2_256.safetensors (or _512; scripts/download_models.sh "
+_SADTALKER_SOURCE = (_ST_RELEASE + "SadTalker_V0.0.2_256.safetensors (or _512; scripts/download_models.sh "
                      "of https://github.com/OpenTalker/SadTalker); the legacy facevid2vid_00189-model.pth.tar "
                      "of SadTalker's older releases also loads")
 
@@ -187,47 +185,6 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference (GFPGANer): torch.load(path)['params_ema'] if present else ['params'], strict=True",
     ),
     CheckpointSpec(
-        name="sadtalker_kp_extractor",
-        description="SadTalker canonical key-point detector (face renderer, 15 3-D key points)",
-        files=(*_SADTALKER_BUNDLES, _SADTALKER_LEGACY),
-        source=_SADTALKER_SOURCE,
-        factory=partial(_import_class, "retalk.networks.sadtalker_kp", "KPDetector", "sadtalker_kp_extractor"),
-        state_keys=("kp_detector",),
-        select_prefix="kp_extractor.",
-        notes="reference: bundle keys containing 'kp_extractor' with 'kp_extractor.' removed, strict; "
-              "legacy facevid2vid_00189-model.pth.tar ['kp_detector'], strict",
-    ),
-    CheckpointSpec(
-        name="sadtalker_generator",
-        description="SadTalker face renderer (OcclusionAwareSPADEGenerator)",
-        files=(*_SADTALKER_BUNDLES, _SADTALKER_LEGACY),
-        source=_SADTALKER_SOURCE,
-        factory=partial(_import_class, "retalk.networks.sadtalker_generator", "OcclusionAwareSPADEGenerator",
-                        "sadtalker_generator"),
-        state_keys=("generator",),
-        select_prefix="generator.",
-        notes="reference: bundle keys containing 'generator' with 'generator.' removed, strict; "
-              "legacy facevid2vid_00189-model.pth.tar ['generator'], strict",
-    ),
-    CheckpointSpec(
-        name="sadtalker_mapping",
-        description="SadTalker mapping net (3DMM window -> head pose and key-point expression)",
-        files=("mapping_00229-model.pth.tar", "mapping_00109-model.pth.tar"),
-        source=_SADTALKER_RELEASE + "mapping_00229-model.pth.tar (crop/resize preprocessing) or "
-               "mapping_00109-model.pth.tar (full), from scripts/download_models.sh of https://github.com/OpenTalker/SadTalker",
-        factory=partial(_import_class, "retalk.networks.sadtalker_mapping", "MappingNet", "sadtalker_mapping"),
-        state_keys=("mapping",),
-        build_args=_mapping_args,
-        notes="reference: torch.load(path)['mapping'], strict; coeff_nc 70 (00229) or 73 (00109) read from first.0.weight",
-    ),
-    _placeholder("lnet", "VideoReTalking L-Net (lip sync at 96x96)", ("LNet.pth",),
-                 _VRT_RELEASE + "LNet.pth", ("state_dict",),
-                 "reference: ['state_dict'], keys containing 'low_res' dropped, 'module.' removed, strict=False"),
-    _placeholder("enet", "VideoReTalking E-Net (384x384 enhancement around L-Net)", ("ENet.pth",),
-                 _VRT_RELEASE + "ENet.pth", ("state_dict",),
-                 "reference: ['state_dict'], keys containing 'low_res' dropped (L-Net comes from LNet.pth), "
-                 "'module.' removed, strict=False"),
-    CheckpointSpec(
         name="dnet",
         description="VideoReTalking D-Net (expression editing, PIRenderer-style)",
         files=("DNet.pt",),
@@ -250,12 +207,68 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference: torch.load(path)['net_recon'], strict=True (VRT and SadTalker legacy); SadTalker bundle: "
               "keys containing 'face_3drecon.' with that part removed, strict=True",
     ),
-    _placeholder("gpen", "GPEN-BFR-512 face restoration", ("GPEN-BFR-512.pth",),
-                 _VRT_RELEASE + "GPEN-BFR-512.pth", (),
-                 "reference: bare state dict, strict=True"),
-    _placeholder("parsenet", "ParseNet face parsing (19 classes, 512x512)", ("ParseNet-latest.pth",),
-                 _VRT_RELEASE + "ParseNet-latest.pth", (),
-                 "reference: bare state dict, strict=True"),
+    CheckpointSpec(
+        name="gpen",
+        description="GPEN-BFR-512 face restoration (StyleGAN2 prior, 512x512)",
+        files=("GPEN-BFR-512.pth",),
+        source=_VRT_RELEASE + "GPEN-BFR-512.pth",
+        factory=partial(_import_class, "retalk.networks.gpen", "FullGenerator", "gpen",
+                        512, 512, 8, channel_multiplier=2, narrow=1),
+        state_keys=(),
+        notes="reference (GPEN FaceGAN): FullGenerator(512, 512, 8, channel_multiplier=2, narrow=1); "
+              "bare state dict incl. the 21 FIR 'kernel' buffers, strict=True",
+    ),
+    CheckpointSpec(
+        name="parsenet",
+        description="ParseNet face parsing (19 classes, 512x512)",
+        files=("ParseNet-latest.pth",),
+        source=_VRT_RELEASE + "ParseNet-latest.pth",
+        factory=partial(_import_class, "retalk.networks.parsenet", "ParseNet", "parsenet",
+                        512, 512, 32, 64, 19, norm_type="bn", relu_type="LeakyReLU", ch_range=(32, 256)),
+        state_keys=(),
+        notes="reference (GPEN FaceParse): ParseNet(512, 512, 32, 64, 19, norm_type='bn', "
+              "relu_type='LeakyReLU', ch_range=[32, 256]); bare state dict, strict=True. facexlib's "
+              "parsing_parsenet.pth has the same 238 keys (reference key dumps; the file itself was not "
+              "checked), so passing its path here should load it",
+    ),
+    CheckpointSpec(
+        name="ganimation",
+        description="GANimation expression generator (VideoReTalking --up_face, 128x128)",
+        files=("30_net_gen.pth",),
+        source=_VRT_RELEASE + "30_net_gen.pth",
+        factory=partial(_import_class, "retalk.networks.ganimation", "SplitGenerator", "ganimation",
+                        3, 17, 64, norm="instance", n_blocks=6),
+        state_keys=(),
+        drop_substrings=(".running_mean", ".running_var", ".num_batches_tracked"),
+        notes="reference (ganimation_replicate BaseModel.load_ckpt): bare state dict saved from the "
+              "unwrapped model ('module.' stripped here if present), '_metadata' dropped, only keys "
+              "the model has are kept, then strict; the instance norms have no state, so retalk "
+              "drops stray norm statistics and loads the rest strictly",
+    ),
+    CheckpointSpec(
+        name="lnet",
+        description="VideoReTalking L-Net (lip sync at 96x96)",
+        files=("LNet.pth",),
+        source=_VRT_RELEASE + "LNet.pth",
+        factory=partial(_import_class, "retalk.networks.vrt_lnet", "LNet", "lnet"),
+        state_keys=("state_dict",),
+        drop_substrings=("low_res",),
+        notes="reference (models/__init__.py load_checkpoint): ['state_dict'], keys containing 'low_res' "
+              "dropped, 'module.' removed, strict=False; retalk loads strictly",
+    ),
+    CheckpointSpec(
+        name="enet",
+        description="VideoReTalking E-Net (384x384 enhancement around L-Net)",
+        files=("ENet.pth",),
+        source=_VRT_RELEASE + "ENet.pth",
+        factory=partial(_import_class, "retalk.networks.vrt_enet", "ENet", "enet"),
+        state_keys=("state_dict",),
+        drop_substrings=("low_res",),
+        companions=(("lnet", "low_res."),),
+        notes="reference: ENet(lnet=<LNet loaded from LNet.pth>), then ENet.pth loaded like LNet.pth "
+              "(['state_dict'], 'low_res' keys dropped, 'module.' removed, strict=False), so low_res.* "
+              "comes from LNet.pth; retalk reads both files and loads strictly",
+    ),
     CheckpointSpec(
         name="sadtalker_audio2exp",
         description="SadTalker audio-to-expression net SimpleWrapperV2 (64 3DMM expression coefficients per frame)",
@@ -284,9 +297,42 @@ _SPECS: tuple[CheckpointSpec, ...] = (
         notes="reference: bundle keys containing 'audio2pose.' with it removed, or the legacy file's ['model'] "
               "(load_cpk); strict=True, including the training-only netG.encoder.* and netD_motion.*",
     ),
-    _placeholder("ganimation", "GANimation expression generator (--up_face)", ("30_net_gen.pth",),
-                 _VRT_RELEASE + "30_net_gen.pth", (),
-                 "reference: bare state dict inside DataParallel; '_metadata' dropped, only model keys kept"),
+    CheckpointSpec(
+        name="sadtalker_kp_extractor",
+        description="SadTalker canonical key-point detector (face renderer, 15 3-D key points)",
+        files=(*_ST_BUNDLES, _SADTALKER_LEGACY),
+        source=_SADTALKER_SOURCE,
+        factory=partial(_import_class, "retalk.networks.sadtalker_kp", "KPDetector", "sadtalker_kp_extractor"),
+        state_keys=("kp_detector",),
+        select_prefix="kp_extractor.",
+        notes="reference: bundle keys containing 'kp_extractor' with 'kp_extractor.' removed, strict; "
+              "legacy facevid2vid_00189-model.pth.tar ['kp_detector'], strict",
+    ),
+    CheckpointSpec(
+        name="sadtalker_generator",
+        description="SadTalker face renderer (OcclusionAwareSPADEGenerator)",
+        files=(*_ST_BUNDLES, _SADTALKER_LEGACY),
+        source=_SADTALKER_SOURCE,
+        factory=partial(_import_class, "retalk.networks.sadtalker_generator", "OcclusionAwareSPADEGenerator",
+                        "sadtalker_generator"),
+        state_keys=("generator",),
+        select_prefix="generator.",
+        notes="reference: bundle keys containing 'generator' with 'generator.' removed, strict; "
+              "legacy facevid2vid_00189-model.pth.tar ['generator'], strict",
+    ),
+    CheckpointSpec(
+        name="sadtalker_mapping",
+        description="SadTalker mapping net (3DMM window -> head pose and key-point expression)",
+        files=("mapping_00229-model.pth.tar", "mapping_00109-model.pth.tar"),
+        source=_ST_RELEASE + "mapping_00229-model.pth.tar (crop/resize preprocessing) or "
+               "mapping_00109-model.pth.tar (full), from scripts/download_models.sh of "
+               "https://github.com/OpenTalker/SadTalker",
+        factory=partial(_import_class, "retalk.networks.sadtalker_mapping", "MappingNet", "sadtalker_mapping"),
+        state_keys=("mapping",),
+        build_args=_mapping_args,
+        notes="reference: torch.load(path)['mapping'], strict; "
+              "coeff_nc 70 (00229) or 73 (00109) read from first.0.weight",
+    ),
 )
 
 #: name -> spec, read-only.

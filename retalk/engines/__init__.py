@@ -100,6 +100,11 @@ _BUILTIN: tuple[EngineSpec, ...] = (
     EngineSpec("wav2lip", "retalk.engines.wav2lip:Wav2LipEngine", checkpoints=("wav2lip",),
                description="the released Wav2Lip generator (needs retalk[neural] and wav2lip.pth)",
                needs_phones=False, observes=False),
+    EngineSpec("videoretalking", "retalk.engines.videoretalking.engine:VideoReTalkingEngine",
+               checkpoints=("dnet", "lnet", "enet", "face3d", "gpen", "parsenet", "gfpgan"),
+               description="the released VideoReTalking networks: D-Net, L-Net/E-Net, GPEN, ParseNet, GFPGAN "
+                           "(needs retalk[neural] and its release files)",
+               needs_phones=False, observes=False),
     EngineSpec("passthrough", "retalk.engines.passthrough:PassThroughEngine",
                description="the original mouth with the new audio (a baseline)", needs_phones=False,
                observes=False),

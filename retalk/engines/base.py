@@ -10,6 +10,9 @@ and muxing. An engine sees:
 3. :meth:`Engine.render` for batches of output frames, in order. Frames
    whose source has no face never reach the engine: the pipeline passes them through.
 
+An engine whose work is several such steps (several networks, e.g. VideoReTalking) returns
+them from ``batch_ops()``; the runtime chains them like an engine op followed by the enhancer.
+
 An engine that also implements the three steps of :class:`retalk.runtime.BatchOp`
 (``prepare_item`` per frame on the CPU, ``run_batch`` for the network, ``finish_item`` per
 frame on the CPU) is run by the neural runtime instead of through ``render``: the steps of
@@ -41,7 +44,9 @@ class Plan:
     ``schedule[i]`` is the source frame shown as output frame *i* (ping-pong over
     the source when the audio is longer). ``audio`` is 16 kHz mono float32 speech.
     ``mouth`` is the per-output-frame mouth target. ``fps`` is the output rate.
-    ``still`` marks a one-photo source.
+    ``still`` marks a one-photo source. ``source`` is the face input's path (engines that read
+    the source again, e.g. to cache per-clip work by its hash); ``clock`` times an engine's own
+    stages into the job's :class:`~retalk.runtime.Timings`; ``progress``: whether progress bars may be shown.
     """
 
     track: FaceTrack
@@ -52,6 +57,9 @@ class Plan:
     sample_rate: int
     still: bool = False
     options: dict = field(default_factory=dict)
+    source: str | None = None
+    clock: StageClock | None = None
+    progress: bool = True
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import numpy as np
 from retalk.checkpoints import candidate_files, default_checkpoints_dir, get_spec, load
 from retalk.compose.blend import feather, laplacian_blend, match_mean_colour, polygon_mask
 from retalk.engines.base import Engine, Plan, RenderItem
+from retalk.face.smoothing import shot_runs
 from retalk.errors import CheckpointError, InputError, MissingDependencyError
 from retalk.face import landmarks as L
 from retalk.face.tracker import FaceTrack
@@ -151,7 +152,7 @@ def face_boxes(track: FaceTrack, pads: Sequence[int] = (0, 10, 0, 0), smooth: bo
 
     :func:`s3fd_like_box` of each valid frame, truncated to integers, padded by ``pads``
     = (top, bottom, left, right) pixels and clipped to the frame, then smoothed with
-    :func:`smooth_boxes` within each run of consecutive frames that have a face.
+    :func:`smooth_boxes` within each run of consecutive frames of one shot that have a face.
     Frames without a face get ``[0, 0, 0, 0]``.
     """
     top, bottom, left, right = (int(p) for p in pads)
@@ -164,13 +165,8 @@ def face_boxes(track: FaceTrack, pads: Sequence[int] = (0, 10, 0, 0), smooth: bo
         x2, y2 = int(b[2]), int(b[3])
         boxes[i] = (max(0, x1 - left), max(0, y1 - top), min(width, x2 + right), min(height, y2 + bottom))
     if smooth:
-        start = None
-        for i, v in enumerate(list(track.valid) + [False]):
-            if v and start is None:
-                start = i
-            elif not v and start is not None:
-                boxes[start:i] = smooth_boxes(boxes[start:i])
-                start = None
+        for a, b in shot_runs(track.valid, track.shot):  # runs of faces, split at cuts: no box smoothed across one
+            boxes[a:b] = smooth_boxes(boxes[a:b])
     return boxes
 
 

@@ -11,7 +11,9 @@ single-process pass does).
 What differs from one process: each part but the first starts tracking :data:`LEAD_IN`
 frames early and drops them, so that its first frames follow the face as a single pass
 would (detection alone lost a few frames there); landmarks can still differ slightly
-from the single pass near a part's start.
+from the single pass near a part's start. The lead-in also gives each part's cut detector
+(:mod:`retalk.face.shots`) the frames before the part, so a cut on a part's first frame is
+found as in one pass; the shots are numbered over the joined clip.
 A clip whose first look in any part finds several faces is tracked in one process
 instead, so the speaker is chosen once (the largest face, or ``--face-index``/``--box``).
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retalk.face.tracker import FaceTrack, FaceTracker
+from retalk.face.tracker import FaceTrack, FaceTracker, RawTrack
 from retalk.media.video import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,11 @@ LEAD_IN = 30
 
 @dataclass(frozen=True)
 class PartResult:
-    """One part's raw track: landmarks (478, 3) px or None per frame, thumbnail changes, faces at the start."""
+    """One part's raw track (:class:`RawTrack`: landmarks (478, 3) px or None per frame, thumbnail changes,
+    cuts, drift), faces at the start."""
 
     start: int
-    frames: list[np.ndarray | None]
-    change: list[float]
+    raw: RawTrack
     size: tuple[int, int]
     faces_at_start: int | None
     busy_s: float
@@ -66,14 +68,15 @@ def _track_part(path: str, start: int, stop: int | None, out: str) -> None:
             break
         tracker.update(frame)
         size = (frame.shape[1], frame.shape[0])
-    frames, change = tracker.raw()
-    frames, change = frames[lead:], change[lead:]
+    raw = tracker.raw()
+    frames, change, cuts, drift = raw.frames[lead:], raw.change[lead:], raw.cuts[lead:], raw.drift[lead:]
     faces = tracker.faces_at_start
     tracker.close()  # the parent smooths the joined track; nothing to finish here
     valid = np.array([f is not None for f in frames], bool)
     lms = np.stack([f if f is not None else np.zeros((478, 3), np.float32) for f in frames]) if frames else \
         np.zeros((0, 478, 3), np.float32)
     np.savez(out, landmarks=lms.astype(np.float32), valid=valid, change=np.asarray(change, np.float64),
+             cuts=np.asarray(cuts, bool), drift=np.asarray(drift, np.float64).reshape(-1, 2),
              size=np.asarray(size), faces=-1 if faces is None else faces, busy=time.perf_counter() - t)
 
 
@@ -82,7 +85,9 @@ def _read_part(start: int, path: Path) -> PartResult:
         lms, valid = z["landmarks"], z["valid"]
         frames = [lms[i] if valid[i] else None for i in range(len(valid))]
         faces = int(z["faces"])
-        return PartResult(start, frames, [float(c) for c in z["change"]], (int(z["size"][0]), int(z["size"][1])),
+        raw = RawTrack(frames, [float(c) for c in z["change"]], [bool(c) for c in z["cuts"]],
+                       [(float(d[0]), float(d[1])) for d in z["drift"]])
+        return PartResult(start, raw, (int(z["size"][0]), int(z["size"][1])),
                           None if faces < 0 else faces, float(z["busy"]))
 
 
@@ -134,7 +139,7 @@ def track_in_parts(info: VideoInfo, workers: int,
     if len(parts) < 2:
         return None
     results = _run_parts(info, parts)
-    short = [r.start for r, (a, b) in zip(results, parts) if b is not None and len(r.frames) != b - a]
+    short = [r.start for r, (a, b) in zip(results, parts) if b is not None and len(r.raw.frames) != b - a]
     if short:
         log.info("a part of the clip decoded fewer frames than counted: tracking again in one process")
         return None
@@ -143,11 +148,15 @@ def track_in_parts(info: VideoInfo, workers: int,
         return None
     frames: list[np.ndarray | None] = []
     change: list[float] = []
+    cuts: list[bool] = []
+    drift: list[tuple[float, float]] = []
     for r in results:
-        frames += r.frames
-        change += r.change
-    log.info("analysis in %d processes: %s frames", len(parts), "+".join(str(len(r.frames)) for r in results))
-    track = FaceTracker.from_raw(frames, change, results[0].size).finish()
+        frames += r.raw.frames
+        change += r.raw.change
+        cuts += r.raw.cuts
+        drift += r.raw.drift
+    log.info("analysis in %d processes: %s frames", len(parts), "+".join(str(len(r.raw.frames)) for r in results))
+    track = FaceTracker.from_raw(RawTrack(frames, change, cuts, drift), results[0].size).finish()
     return track, len(frames), [r.busy_s for r in results]
 
 

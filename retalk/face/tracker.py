@@ -1,50 +1,25 @@
-"""Per-frame face landmarks with mediapipe's face mesh, speaker selection and smoothing.
+"""Per-frame face landmarks with mediapipe's face mesh (:mod:`retalk.face.mesh`): speaker selection, shots.
 
 The tracker is fed frames one at a time (streaming) and keeps only landmarks
-(478 × 3 float32 per frame). :meth:`FaceTracker.finish` smooths them over time
-and returns a :class:`FaceTrack`.
+(478 × 3 float32 per frame) and one cut flag per frame. :meth:`FaceTracker.finish` smooths them over time
+within each shot (:mod:`retalk.face.smoothing`) and returns a :class:`FaceTrack`.
 """
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
 import logging
-import os
-import sys
-import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from retalk.dsp import runs, savgol
 from retalk.face import landmarks as L
+from retalk.face.drift import DRIFT_LIMIT, accumulated_drift, aligned_picture, drift_step, picture_shift
+from retalk.face.mesh import FaceMesh, _import_face_mesh, _quiet_native_stderr  # noqa: F401  (their home before)
+from retalk.face.search import SMALL_FACE_SHARE, RegionTracker, search_tiles
+from retalk.face.shots import CutDetector, shot_index
+from retalk.face.smoothing import smooth_landmarks, unsure_frames
 
 log = logging.getLogger(__name__)
-
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what mediapipe's C++ side (TFLite, glog) prints to file descriptor 2 while it starts up."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (e.g. captured by a test runner)
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @dataclass(frozen=True)
@@ -58,6 +33,9 @@ class FaceTrack:
     ``size``: (width, height) of the frames.
     ``repeat``: (n,) bool, the face shows the same picture as in the previous frame (e.g. a
     frame repeated by a frame-rate conversion; see :func:`repeated_frames`); None where not measured.
+    ``shot``: (n,) int32, the shot each frame belongs to (0, 1, … : a new number after each hard cut,
+    :mod:`retalk.face.shots`); None: one shot. Smoothing never crosses a cut, and the tracker starts
+    afresh at each one.
     """
 
     landmarks: np.ndarray
@@ -66,94 +44,27 @@ class FaceTrack:
     pose: np.ndarray
     size: tuple[int, int]
     repeat: np.ndarray | None = None
+    shot: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.valid)
 
-
-class _Deferred(types.ModuleType):
-    """Stands in for a module not imported yet; any attribute imports the real one and comes from it."""
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(importlib.import_module(self.__name__), name)
+    def shots(self) -> np.ndarray:
+        """:attr:`shot`, or zeros (one shot) where it was not measured: int32 (n,)."""
+        return np.zeros(len(self.valid), np.int32) if self.shot is None else np.asarray(self.shot, np.int32)
 
 
-def _import_face_mesh():  # noqa: ANN202 - a module
-    """mediapipe's face-mesh solution module (a heavy import, done once per tracker).
+@dataclass(frozen=True)
+class RawTrack:
+    """What a tracker recorded, per frame, before :meth:`FaceTracker.finish`: ``frames``, the speaker's raw
+    landmarks (478, 3) or None; ``change``, the face thumbnail's change (:func:`repeated_frames`, NaN: not
+    measured); ``cuts``, the frame starts a new shot; ``drift``, how far the landmarks moved unlike the picture
+    (:func:`retalk.face.drift.drift_step`, (dx, dy) inter-ocular distances, NaN: not measured)."""
 
-    mediapipe's ``solutions`` package imports ``matplotlib.pyplot`` for plotting
-    helpers that face mesh never uses (about 0.3 s). Unless pyplot is loaded
-    already, a stand-in that imports it on first use is in ``sys.modules`` for
-    the duration of this import only; afterwards ``import matplotlib.pyplot``
-    anywhere gets the real module, and mediapipe's helpers reach it through
-    the stand-in.
-    """
-    name = "matplotlib.pyplot"
-    stand_in = None
-    if name not in sys.modules and importlib.util.find_spec("matplotlib") is not None:
-        stand_in = sys.modules[name] = _Deferred(name)
-    try:
-        from mediapipe.python.solutions import face_mesh
-    finally:
-        if stand_in is not None and sys.modules.get(name) is stand_in:
-            del sys.modules[name]
-    return face_mesh
-
-
-class FaceMesh:
-    """Thin wrapper over ``mediapipe.solutions.face_mesh`` returning pixel landmarks.
-
-    ``max_side``: frames are shrunk by the smallest whole factor that brings their
-    longer side to at most this many pixels before detection (landmarks are
-    scaled back); the mesh itself runs on a 192 px face crop, so this costs no
-    precision for faces under ~40% of the frame. A whole factor (the last few
-    rows and columns dropped so it divides the size) takes OpenCV's fast
-    area-averaging path: 1.1 ms for 1080p to 540p, where a fractional factor
-    such as 1280 to 960 px takes 6 ms, more than the mesh itself.
-    """
-
-    def __init__(self, static: bool = False, max_faces: int = 1, max_side: int = 960, min_confidence: float = 0.5) -> None:
-        with _quiet_native_stderr():
-            face_mesh = _import_face_mesh()
-            self._mesh = face_mesh.FaceMesh(
-                static_image_mode=static,
-                max_num_faces=max_faces,
-                refine_landmarks=True,
-                min_detection_confidence=min_confidence,
-                min_tracking_confidence=0.5,
-            )
-            # The graph starts its native threads asynchronously and they log as they load the models;
-            # one blank frame (no face, so no tracking state is kept) makes that happen while stderr is quiet.
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
-        self.max_side = max_side
-        self._started = False
-
-    def __call__(self, frame: np.ndarray) -> list[np.ndarray]:
-        """All faces in an RGB frame, each (478, 3) float32 pixels."""
-        h, w = frame.shape[:2]
-        k = max(1, -(-max(h, w) // max(int(self.max_side), 1)))
-        if k > 1:
-            h, w = h // k * k, w // k * k
-            img = cv2.resize(frame[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
-        else:
-            img = frame
-        if not self._started:  # the first call loads the models and logs from C++
-            with _quiet_native_stderr():
-                res = self._mesh.process(np.ascontiguousarray(img))
-            self._started = True
-        else:
-            res = self._mesh.process(np.ascontiguousarray(img))
-        faces: list[np.ndarray] = []
-        for fl in res.multi_face_landmarks or []:
-            a = np.array([(p.x, p.y, p.z) for p in fl.landmark], np.float32)
-            a[:, 0] *= w
-            a[:, 1] *= h
-            a[:, 2] *= w
-            faces.append(a)
-        return faces
-
-    def close(self) -> None:
-        self._mesh.close()
+    frames: list[np.ndarray | None]
+    change: list[float]
+    cuts: list[bool]
+    drift: list[tuple[float, float]]
 
 
 def _box(lm: np.ndarray) -> np.ndarray:
@@ -195,6 +106,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / max(_area(a) + _area(b) - inter, 1e-6)
 
 
+SEARCH_GAP_MAX = 100  # while no face is tracked, tiles are searched on frames ever further apart, up to this
+
+
 class FaceTracker:
     """Follow one speaker through a stream of frames.
 
@@ -202,6 +116,15 @@ class FaceTracker:
     the left in the first frame with faces, or the face overlapping ``box``
     (x0, y0, x1, y1 pixels) most. Once chosen, the face nearest the previous
     position is followed. ``static`` treats every frame independently (photos).
+
+    Shots: each frame is first checked for a hard cut (:class:`retalk.face.shots.CutDetector`); at a cut the
+    tracker forgets the face it followed and chooses the speaker again, as on the first frame.
+
+    Small faces: when the whole frame shows no face, overlapping tiles of it are searched at full
+    resolution (:func:`retalk.face.search.search_tiles`; on the first frame without a face, then on frames
+    ever further apart, up to :data:`SEARCH_GAP_MAX`, and again at each cut); a face found there, or one
+    narrower than a sixth of the frame that the tracking loses, is followed on a region around it
+    (:class:`retalk.face.search.RegionTracker`).
 
     Speed: the first frame is searched at up to 1920 px; tracking then runs on
     frames shrunk to ``max_side`` pixels, by default as small as keeps the face at
@@ -216,26 +139,38 @@ class FaceTracker:
         self.static = static
         self.max_side = max_side
         self._mesh: FaceMesh | None = None
+        self._multi = False  # the tracking mesh follows several faces (the speaker is chosen among them)
         self._probe: FaceMesh | None = None
+        self._tiles: FaceMesh | None = None  # per-picture mesh for tile searches (made on first need)
+        self._region: RegionTracker | None = None
+        self._regions: FaceMesh | None = None  # the mesh regions are tracked with (made on first need)
         self._last: np.ndarray | None = None
+        self._velocity = np.zeros(2, np.float32)  # the face box's last move, pixels per frame
         self._frames: list[np.ndarray | None] = []
         self._change: list[float] = []  # face thumbnail change from the previous frame (NaN: not measured)
+        self._cuts: list[bool] = []  # the frame starts a new shot
+        self._drift: list[tuple[float, float]] = []  # landmarks' move unlike the picture's (dx, dy iod; NaN: none)
+        # the previous frame's face box and its picture around it (retalk.face.drift)
+        self._context: tuple[np.ndarray, np.ndarray] | None = None
+        self._shots = CutDetector()
+        self._next_search = 0  # while no face is tracked: the frame of the next tile search ...
+        self._search_gap = 1  # ... and the gap after it (doubles up to SEARCH_GAP_MAX)
         self._thumb: tuple[np.ndarray, np.ndarray] | None = None  # (box, thumbnail) of the previous frame's face
         self._size: tuple[int, int] | None = None
         self.faces_at_start: int | None = None  # faces the first look found (None: no face seen yet)
 
     @classmethod
-    def from_raw(cls, frames: list[np.ndarray | None], change: list[float], size: tuple[int, int]) -> FaceTracker:
-        """A finished-looking tracker holding raw per-frame landmarks (478, 3) or None and the thumbnail
-        changes (see :func:`repeated_frames`), e.g. gathered from several trackers over consecutive parts of
-        a clip; call :meth:`finish` on it."""
+    def from_raw(cls, raw: RawTrack, size: tuple[int, int]) -> FaceTracker:
+        """A finished-looking tracker holding what trackers recorded (e.g. several trackers over consecutive
+        parts of a clip, joined); call :meth:`finish` on it."""
         t = cls()
-        t._frames, t._change, t._size = list(frames), list(change), size
+        t._frames, t._change, t._cuts, t._drift = list(raw.frames), list(raw.change), list(raw.cuts), list(raw.drift)
+        t._size = size
         return t
 
-    def raw(self) -> tuple[list[np.ndarray | None], list[float]]:
-        """The raw per-frame landmarks (or None) and thumbnail changes recorded so far (for :meth:`from_raw`)."""
-        return list(self._frames), list(self._change)
+    def raw(self) -> RawTrack:
+        """What was recorded so far (for :meth:`from_raw`)."""
+        return RawTrack(list(self._frames), list(self._change), list(self._cuts), list(self._drift))
 
     def _choose(self, faces: list[np.ndarray]) -> np.ndarray:
         boxes = [_box(f) for f in faces]
@@ -255,6 +190,73 @@ class FaceTracker:
     def update(self, frame: np.ndarray) -> np.ndarray | None:
         """Track one RGB frame; returns the speaker's raw landmarks (478, 3) or None."""
         self._size = (frame.shape[1], frame.shape[0])
+        k = len(self._frames)
+        change = np.nan  # the picture's change inside the previous frame's face box
+        if self._thumb is not None and not self.static:
+            box, thumb = self._thumb
+            change = float(np.abs(face_thumbnail(frame, box) - thumb).mean())
+        response = None  # does the picture around the previous face only move (a strong peak) or change?
+        if self._context is not None and not self.static:
+            box, before = self._context
+            _, response = picture_shift(before, aligned_picture(frame, box))
+        cut = False
+        if not self.static:
+            cut = self._shots.update(frame, None if np.isnan(change) else change, response)
+            if cut:
+                self._new_shot(k)
+        seen_before = self._frames[-1] is not None if self._frames and not cut else False
+        lm = self._track(frame, k)
+        if lm is not None and self._last is not None and seen_before and self._multi and not self.static:
+            # a jump to another face (tracking lost and re-acquired elsewhere) is treated as a miss
+            prev = _box(self._last)
+            moved = prev + np.tile(self._velocity, 2)
+            if max(_iou(prev, _box(lm)), _iou(moved, _box(lm))) < 0.05:
+                lm = None
+        if lm is not None:
+            if self._last is not None and seen_before:
+                self._velocity = (_box(lm) - _box(self._last))[:2]
+            else:
+                self._velocity = np.zeros(2, np.float32)
+            self._last = lm
+        drift = (np.nan, np.nan)
+        context = None
+        if lm is not None and not self.static:
+            box = _box(lm)
+            context = (box, aligned_picture(frame, box))
+            if seen_before and self._context is not None:
+                step = drift_step(self._context[1], context[1], box, lm)
+                drift = (np.nan, np.nan) if step is None else (float(step[0]), float(step[1]))
+        self._context = context
+        self._frames.append(lm)
+        self._cuts.append(cut)
+        self._drift.append(drift)
+        self._change.append(change if lm is not None and self._thumb is not None and not cut else np.nan)
+        if lm is None or self.static:
+            self._thumb = None
+        else:
+            box = _box(lm)
+            self._thumb = (box, face_thumbnail(frame, box))
+        return lm
+
+    def _new_shot(self, k: int) -> None:
+        """Frame ``k`` starts a new shot: forget the face followed so far, look afresh."""
+        self._last, self._thumb, self._context = None, None, None
+        if self._mesh is not None:
+            self._mesh.reset()
+        self._drop_region()
+        self._next_search, self._search_gap = k, 1
+
+    def _drop_region(self) -> None:
+        self._region = None
+
+    def _track(self, frame: np.ndarray, k: int) -> np.ndarray | None:
+        """The speaker's raw landmarks in frame ``k``: followed on its region (small faces), by the tracking
+        mesh, or searched for (whole frame, then tiles); None where no face is found."""
+        if self._region is not None:
+            lm = self._region.track(frame)
+            if lm is not None:
+                return lm
+            self._drop_region()  # lost: look at the whole frame, then in tiles
         if self._mesh is None:
             # Look at the frame once with a multi-face detector to learn whether there are several faces;
             # a single-face clip then runs the much cheaper one-face tracking graph.
@@ -262,11 +264,9 @@ class FaceTracker:
                 self._probe = FaceMesh(static=True, max_faces=5, max_side=1920)
             faces = self._probe(frame)
             if not faces:
-                self._frames.append(None)
-                self._note_repeat(frame, None)
-                return None
+                return self._search(frame, k)
             self.faces_at_start = len(faces)
-            multi = len(faces) > 1 or self.box is not None or self.face_index is not None
+            self._multi = len(faces) > 1 or self.box is not None or self.face_index is not None
             self._probe.close()
             self._probe = None
             side = self.max_side
@@ -275,41 +275,65 @@ class FaceTracker:
                 face_w = min(float(_box(f)[2] - _box(f)[0]) for f in faces)
                 side = int(min(longest, max(640.0, longest * 256.0 / max(face_w, 1.0))))
                 side = -(-longest // max(1, longest // side))  # a whole shrink factor, at least ``side`` px
-            self._mesh = FaceMesh(static=self.static, max_faces=5 if multi else 1, max_side=side)
+            self._mesh = FaceMesh(static=self.static, max_faces=5 if self._multi else 1, max_side=side)
         faces = self._mesh(frame)
-        lm = self._choose(faces) if faces else None
-        if lm is not None and self._last is not None:
-            # a jump to another face (tracking lost and re-acquired elsewhere) is treated as a miss
-            if _iou(_box(self._last), _box(lm)) < 0.05 and not self.static:
-                lm = None
-        if lm is not None:
-            self._last = lm
-        self._frames.append(lm)
-        self._note_repeat(frame, lm)
-        return lm
+        if faces:
+            self._search_gap, self._next_search = 1, 0  # once it is lost, search at once
+            return self._choose(faces)
+        if self._last is not None and (_box(self._last)[2] - _box(self._last)[0]) < SMALL_FACE_SHARE * max(
+                frame.shape[:2]) and self._frames and self._frames[-1] is not None and not self.static:
+            # a small face the tracking just lost: follow it on a region around where it was
+            self._region = RegionTracker(self._region_mesh(), _box(self._last), frame.shape)
+            lm = self._region.track(frame)
+            if lm is not None:
+                return lm
+            self._drop_region()
+        return self._search(frame, k)
 
-    def _note_repeat(self, frame: np.ndarray, lm: np.ndarray | None) -> None:
-        """Record how much the face's picture changed since the previous frame (see :func:`repeated_frames`)."""
-        change = np.nan
-        if lm is not None and self._thumb is not None and not self.static:
-            box, thumb = self._thumb
-            change = float(np.abs(face_thumbnail(frame, box) - thumb).mean())
-        self._change.append(change)
-        if lm is None or self.static:
-            self._thumb = None
+    def _region_mesh(self) -> FaceMesh:
+        """The one-face tracking mesh for regions (made once, reset for each new region)."""
+        if self._regions is None:
+            self._regions = FaceMesh(max_side=1 << 16)
         else:
-            box = _box(lm)
-            self._thumb = (box, face_thumbnail(frame, box))
+            self._regions.reset()
+        return self._regions
+
+    def _search(self, frame: np.ndarray, k: int) -> np.ndarray | None:
+        """Tiles of frame ``k`` searched for a small face, on the frames due (see the class docstring);
+        a face found is then followed on a region around it."""
+        if self.static or k < self._next_search:
+            return None
+        self._next_search = k + self._search_gap
+        self._search_gap = min(2 * self._search_gap, SEARCH_GAP_MAX)
+        if self._tiles is None:
+            self._tiles = FaceMesh(static=True, max_faces=5, max_side=1 << 16)
+        faces = search_tiles(self._tiles, frame)
+        if not faces:
+            return None
+        if self.faces_at_start is None:
+            self.faces_at_start = len(faces)
+        lm = self._choose(faces)
+        log.info("frame %d: a small face (%.0f px wide) found in tiles; following it on a region around it",
+                 k, float(_box(lm)[2] - _box(lm)[0]))
+        self._region = RegionTracker(self._region_mesh(), _box(lm), frame.shape)
+        found = self._region.track(frame)
+        self._search_gap, self._next_search = 1, 0
+        return lm if found is None else found
 
     def close(self) -> None:
         """Release the face-mesh graphs (called by :meth:`finish`; alone when only :meth:`raw` is wanted)."""
-        if self._mesh is not None:
-            self._mesh.close()
-        if self._probe is not None:
-            self._probe.close()
+        for mesh in (self._mesh, self._probe, self._tiles, self._regions):
+            if mesh is not None:
+                mesh.close()
+        self._mesh = self._probe = self._tiles = self._regions = None
+        self._drop_region()
 
     def finish(self, smooth: bool = True) -> FaceTrack:
-        """Return the track, smoothed over time unless ``smooth`` is False (measurement wants raw points)."""
+        """Return the track, smoothed over time unless ``smooth`` is False (measurement wants raw points).
+
+        Frames whose tracking is unsure (:func:`retalk.face.smoothing.unsure_frames`: a one-frame jump of the
+        landmarks; or landmarks moving unlike the picture, :mod:`retalk.face.drift`) are marked not valid, so
+        they pass through rather than get a misplaced mouth."""
         self.close()
         n = len(self._frames)
         lms = np.zeros((n, L.N_POINTS, 3), np.float32)
@@ -318,35 +342,23 @@ class FaceTracker:
             if f is not None:
                 lms[i] = f
                 valid[i] = True
+        shot = shot_index(np.array(self._cuts, bool)) if self._cuts else np.zeros(n, np.int32)
         if smooth:
-            lms = smooth_landmarks(lms, valid)
+            unsure = unsure_frames(lms, valid, shot)
+            steps = np.array(self._drift if len(self._drift) == n else [(np.nan, np.nan)] * n, np.float64)
+            unsure |= accumulated_drift(steps.reshape(n, 2), valid, shot) > DRIFT_LIMIT
+            if unsure.any():
+                log.info("%d frame(s) where the face tracking is unsure (a one-frame jump, or landmarks not moving "
+                         "with the picture): passed through", int(unsure.sum()))
+                valid &= ~unsure
+            lms = smooth_landmarks(lms, valid, shot=shot)
+        if shot[-1:].any():
+            log.info("%d hard cut(s): %d shots, each tracked and dubbed on its own", int(shot[-1]), int(shot[-1]) + 1)
         boxes = np.zeros((n, 4), np.float32)
         pose = np.zeros((n, 3), np.float32)
         for i in np.flatnonzero(valid):
             boxes[i] = _box(lms[i])
             pose[i] = L.head_pose(lms[i])
         repeat = repeated_frames(np.array(self._change, np.float64)) & valid
-        self._frames, self._change, self._thumb = [], [], None
-        return FaceTrack(lms, valid, boxes, pose, self._size or (0, 0), repeat)
-
-
-def smooth_landmarks(lms: np.ndarray, valid: np.ndarray, rigid_window: int = 9, lip_window: int = 5) -> np.ndarray:
-    """Savitzky–Golay smoothing over time within each run of valid frames.
-
-    The face outline, eyes and nose get a wide window (``rigid_window`` frames,
-    order 2) to remove jitter; the lips and jaw a short one (``lip_window``,
-    order 3), which passes a mouth closing within one frame almost unchanged.
-    """
-    out = lms.copy()
-    mobile = np.zeros(L.N_POINTS, bool)
-    mobile[L.LIPS] = True
-    mobile[L.JAW] = True
-    mobile[L.LOWER_FACE_INNER] = True
-    for a, b in runs(valid):
-        m = b - a
-        for sel, win, order in ((~mobile, rigid_window, 2), (mobile, lip_window, 3)):
-            w = min(win, m if m % 2 else m - 1)
-            if w <= order:
-                continue
-            out[a:b, sel] = savgol(lms[a:b, sel], w, order)
-    return out
+        self._frames, self._change, self._cuts, self._drift, self._thumb = [], [], [], [], None
+        return FaceTrack(lms, valid, boxes, pose, self._size or (0, 0), repeat, shot)

@@ -23,7 +23,6 @@ N_COEFFS = 257
 class CoeffSlices:
     """Column ranges of the 257 face3d outputs (Deep3DFaceRecon's ``split_coeff``)."""
 
-    # slices are unhashable before Python 3.12, so dataclasses refuse them as plain defaults
     id: slice = field(default_factory=lambda: slice(0, 80))
     exp: slice = field(default_factory=lambda: slice(80, 144))
     tex: slice = field(default_factory=lambda: slice(144, 224))

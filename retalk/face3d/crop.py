@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
@@ -81,20 +82,34 @@ class CropBox:
     """VideoReTalking's per-video crop (``Croper.crop``): a border box, then a quad box inside it.
 
     ``border``: (clx, cly, crx, cry) in the (possibly shrunken) image; ``inner``: (lx, ly, rx, ry), ints,
-    relative to ``border``'s corner; ``shrink``: the FFHQ shrink factor (1 = none). Reference quirks kept:
-    ``ry`` is clipped with the image **width**, and with ``shrink > 1`` (faces over ~2048 px) the boxes are in
-    the shrunken image's coordinates yet applied to full-size frames.
+    relative to ``border``'s corner; ``shrink``: the FFHQ shrink factor (1 = none); ``size``: (W, H) of the
+    image the boxes refer to (the frame size, or the shrunken size ``rint(W / shrink)``). Reference quirks kept:
+    ``ry`` is clipped with the image **width**; with ``shrink > 1`` (faces over ~2048 px) VideoReTalking applies
+    the shrunken boxes to full-size frames (:meth:`cut`), SadTalker resizes the frames to ``size`` first
+    (:meth:`cut_resized`).
     """
 
     border: tuple[int, int, int, int]
     inner: tuple[int, int, int, int]
     shrink: int = 1
+    size: tuple[int, int] = (0, 0)
 
     def cut(self, frame: np.ndarray) -> np.ndarray:
-        """The frame cut as the reference does: ``frame[cly:cry, clx:crx][ly:ry, lx:rx]`` (a view)."""
+        """VideoReTalking's cut: ``frame[cly:cry, clx:crx][ly:ry, lx:rx]`` (a view)."""
         clx, cly, crx, cry = self.border
         lx, ly, rx, ry = self.inner
         return frame[cly:cry, clx:crx][ly:ry, lx:rx]
+
+    def cut_resized(self, frame: np.ndarray, inner: bool = True) -> np.ndarray:
+        """SadTalker's cut: ``cv2.resize`` to :attr:`size` (bilinear), the border box, then (unless ``inner`` is
+        False: SadTalker's ``ext`` modes / ``--still``) the inner box. Returns a new array."""
+        img = cv2.resize(frame, self.size)
+        clx, cly, crx, cry = self.border
+        img = img[cly:cry, clx:crx]
+        if inner:
+            lx, ly, rx, ry = self.inner
+            img = img[ly:ry, lx:rx]
+        return np.ascontiguousarray(img)
 
     def region(self, height: int, width: int) -> tuple[int, int, int, int]:
         """``(oy1, oy2, ox1, ox2)``: where the cut lies in a ``height`` × ``width`` frame (the reference's formula)."""
@@ -110,15 +125,15 @@ def croper_box(lm68: np.ndarray, width: int, height: int, xsize: int = 512) -> C
     the shrink rule (``shrink = floor(qsize / xsize / 2)``, applied when > 1).
     """
     q = face_quad(lm68)
-    shrink, (w, _h), quad, _qsize, box = _shrink_and_border(q.corners, q.size, (width, height), xsize)
-    if box[2] - box[0] < w or box[3] - box[1] < _h:
+    shrink, (w, h), quad, _qsize, box = _shrink_and_border(q.corners, q.size, (width, height), xsize)
+    if box[2] - box[0] < w or box[3] - box[1] < h:
         quad = quad - np.array(box[:2], np.float64)
     quad = (quad + 0.5).reshape(-1)
     lx = max(min(quad[0], quad[2]), 0)
     ly = max(min(quad[1], quad[7]), 0)
     rx = min(max(quad[4], quad[6]), w)
     ry = min(max(quad[3], quad[5]), w)  # the width, as the reference writes it
-    return CropBox(border=box, inner=(int(lx), int(ly), int(rx), int(ry)), shrink=shrink)
+    return CropBox(border=box, inner=(int(lx), int(ly), int(rx), int(ry)), shrink=shrink, size=(w, h))
 
 
 def smoothed_quads(lms: np.ndarray, scale: float = 1.0, center_sigma: float = 0.0, xy_sigma: float = 0.0) -> np.ndarray:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from retalk.errors import CheckpointError, NoFaceError
+from retalk.errors import CheckpointError, InputError, NoFaceError
 from retalk.face3d.align import find_support_file
 from retalk.face3d.coeffs import SLICES, extract_coeffs
 
@@ -34,7 +35,7 @@ def expression_template(name: str = "neutral", checkpoints: str | os.PathLike[st
     from scipy.io import loadmat
 
     if name not in TEMPLATES:
-        raise CheckpointError(f"unknown expression template {name!r} (choose from {', '.join(TEMPLATES)} or an image)")
+        raise InputError(f"unknown expression template {name!r} (choose from {', '.join(TEMPLATES)} or an image)")
     path = find_support_file(EXPRESSION_FILE, checkpoints, EXPRESSION_SOURCE)
     try:
         value = np.asarray(loadmat(str(path))[TEMPLATES[name]], np.float32)
@@ -84,3 +85,26 @@ def expression_from_image(image: np.ndarray, net: Any, lm3d: np.ndarray, mesh: A
         raise NoFaceError(f"no face found in the {name}")
     coeffs = extract_coeffs(net, [image], lm[None], lm3d, batch_size=1)
     return np.ascontiguousarray(coeffs.coeffs[0, SLICES.exp], np.float32)
+
+
+def expression_for(spec: str | os.PathLike[str], net: Any = None, lm3d: np.ndarray | None = None,
+                   checkpoints: str | os.PathLike[str] | None = None, mesh: Any | None = None) -> np.ndarray:
+    """VideoReTalking's ``--exp_img``: ``neutral`` / ``smile`` from ``expression.mat``, or an image file's expression.
+
+    ``net`` and ``lm3d`` are needed only for an image. The reference treats any other word as ``neutral``;
+    retalk refuses it (:class:`InputError`), and an unreadable image too. Returns (64,) float32.
+    """
+    text = os.fspath(spec)
+    if text in TEMPLATES:
+        return expression_template(text, checkpoints)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise InputError(f"expression {text!r} is neither {' nor '.join(TEMPLATES)} nor an image file")
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{path}: not a readable image")
+    if net is None or lm3d is None:
+        raise ValueError("expression_for needs the face3d network and the standard landmarks for an image")
+    return expression_from_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), net, lm3d, mesh, name=f"expression image {path}")

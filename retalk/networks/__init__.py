@@ -13,13 +13,29 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Wav2Lip", "SyncNetColor", "SyncNetV2"]
-
 _LAZY = {
     "Wav2Lip": "retalk.networks.wav2lip",
     "SyncNetColor": "retalk.networks.wav2lip",
     "SyncNetV2": "retalk.networks.syncnet",
+    "GFPGANv1Clean": "retalk.networks.gfpgan",
+    "FIDInceptionV3": "retalk.networks.fid_inception",
+    # VideoReTalking and the networks around it
+    "LNet": "retalk.networks.vrt_lnet",
+    "ENet": "retalk.networks.vrt_enet",
+    "DNet": "retalk.networks.vrt_dnet",
+    "ReconNet": "retalk.networks.face3d",
+    "FullGenerator": "retalk.networks.gpen",
+    "ParseNet": "retalk.networks.parsenet",
+    "SplitGenerator": "retalk.networks.ganimation",
+    # SadTalker
+    "KPDetector": "retalk.networks.sadtalker_kp",
+    "OcclusionAwareSPADEGenerator": "retalk.networks.sadtalker_generator",
+    "MappingNet": "retalk.networks.sadtalker_mapping",
+    "SimpleWrapperV2": "retalk.networks.sadtalker_audio2exp",
+    "Audio2Pose": "retalk.networks.sadtalker_audio2pose",
 }
+
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

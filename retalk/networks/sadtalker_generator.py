@@ -20,8 +20,9 @@ encoder (and the dense-motion compression of its volume) depends on the photo on
 :meth:`~OcclusionAwareSPADEGenerator.render` renders any number of frames from it, in chunks of
 ``max_batch`` frames, without copying the source per frame.
 
-Memory (fp32, inference, measured peak of activations per frame of a chunk): about 0.6 GB per
-frame at S = 256 and 2.4 GB at S = 512 (it scales with S²); choose ``max_batch`` accordingly.
+Memory (fp32, CPU inference, measured peak of activations per frame of a chunk at S = 128:
+166 MB, scaling with S²): about 0.7 GB per frame at S = 256 and 2.7 GB at S = 512, on top of
+the weights (0.4 GB) and the encoded source (9 MB at 256); choose ``max_batch`` accordingly.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ RELEASE_DENSE_MOTION: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GeneratorSource:
     """What the renderer needs from one source photo (or n photos), computed once.
 
@@ -161,6 +162,8 @@ class OcclusionAwareSPADEGenerator(nn.Module):
             ``(B, 3, S, S)`` RGB in [0, 1]; equal to :meth:`forward`'s ``prediction``.
         """
         total = int(kp_driving.shape[0])
+        if total == 0:
+            raise ValueError("render: no frames (kp_driving has batch 0)")
         if source.batch not in (1, total) or kp_source.shape[0] not in (1, total):
             raise ValueError(f"source batch {source.batch} and kp_source batch {kp_source.shape[0]} "
                              f"must be 1 or the number of frames {total}")

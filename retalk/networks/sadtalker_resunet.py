@@ -14,7 +14,10 @@ __all__ = ["ResidualConv", "Upsample", "ResUnet"]
 
 
 class ResidualConv(nn.Module):
-    """Pre-activation residual block: ``conv_block`` (BN, ReLU, conv3x3/stride, BN, ReLU, conv3x3) + ``conv_skip`` (conv3x3/stride, BN)."""
+    """Pre-activation residual block: ``conv_block`` + ``conv_skip``.
+
+    ``conv_block``: BN, ReLU, conv 3x3 (stride), BN, ReLU, conv 3x3; ``conv_skip``: conv 3x3 (stride), BN.
+    """
 
     def __init__(self, input_dim: int, output_dim: int, stride: int | tuple[int, int], padding: int) -> None:
         super().__init__()

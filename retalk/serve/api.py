@@ -34,6 +34,14 @@ def engine_report(checkpoints: Path | None) -> dict[str, dict[str, Any]]:
     needs = {"wav2lip": "wav2lip", "gfpgan": "gfpgan"}
     out: dict[str, dict[str, Any]] = {}
     for name in [*sorted(ENGINES), "gfpgan"]:
+        if name == "videoretalking":  # several files: say which are missing
+            from retalk.engines.videoretalking.release import RELEASE_URL, find_release
+
+            files, missing = find_release(folder)
+            note = ("release files found" if files is not None else
+                    f"missing in {folder.resolve()}: {', '.join(n for n, _ in missing)}; get them from {RELEASE_URL}")
+            out[name] = {"ready": files is not None, "note": note}
+            continue
         if name not in needs:
             out[name] = {"ready": True, "note": "runs on the CPU, no weights"}
             continue

@@ -25,6 +25,10 @@ The source video is the library of this speaker's mouth appearances. Five stages
    interior is synthesized; where it closes a parted mouth, the lips are drawn meeting
    (:mod:`retalk.compose.lip_contact`).
 
+Shots: a clip with hard cuts (:attr:`retalk.face.tracker.FaceTrack.shot`) runs stages 2-3 shot by shot
+(:mod:`.shots`): a frame only ever shows a mouth of its own shot, frames within two frames of a cut are shown
+as they are, and nothing in stages 4-5 (jaw averaging, mixing in the previous mouth) reaches across a cut.
+
 Stages 1-3 run in :meth:`BuiltinEngine.prepare`, which returns their frozen result (:class:`Prepared`);
 stages 4-5 run per output frame in :meth:`BuiltinEngine.render` and only read it.
 """
@@ -38,9 +42,9 @@ from retalk.engines.base import Engine, Plan, RenderItem
 from retalk.engines.builtin.geometry import MOBILE
 from retalk.engines.builtin.library import Library, LibraryBuilder, LibraryEntry, mouth_patches, pairwise_rms
 from retalk.engines.builtin.render import MouthRenderer, Prepared
-from retalk.engines.builtin.selection import Selection, select
-from retalk.engines.builtin.targets import Targets, match_smoothness, smooth_pinned, speaker_targets
-from retalk.face import landmarks as L
+from retalk.engines.builtin.selection import Selection
+from retalk.engines.builtin.shots import select_by_shot
+from retalk.engines.builtin.targets import Targets, match_smoothness, smooth_pinned
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +99,9 @@ class BuiltinEngine(Engine):
         library = Library.from_entries(self._builder.entries, self._builder.stride, track.landmarks, track.valid)
         if not len(library):
             return None
-        lms = track.landmarks
-        valid_idx = np.flatnonzero(track.valid)
-        desc_all = np.array([L.mouth_descriptor(lms[k]) for k in valid_idx])
-        targets = speaker_targets(plan.mouth, desc_all, valid_idx)
-        selection = select(library, targets, lms, track.pose, plan.schedule, shape_tolerance=self.shape_tolerance,
-                           jump_cost=self.jump_cost, appearance_weight=self.appearance_weight)
+        targets, selection = select_by_shot(
+            library, plan.mouth, track.landmarks, track.valid, track.pose, plan.schedule, track.shots(),
+            shape_tolerance=self.shape_tolerance, jump_cost=self.jump_cost, appearance_weight=self.appearance_weight)
         log.info("built-in engine: %d library mouths (every %d frames), %s; opening range %.3f–%.3f",
                  len(library), library.stride,
                  "varied" if targets.varied else "few shapes: warping + synthesized interior",

@@ -122,12 +122,15 @@ class FrameTargets:
     being rendered (the jaw is averaged over ``jaw_smoothing`` frames either side).
 
     ``landmarks``: the face track's (n_src, 478, >=2) pixels; ``schedule``: int (n,), each output frame's
-    background source frame; ``entry``: int (n,), each output frame's library entry; ``opening``/``width``:
-    (n,) target opening and width (face units; used at float32 precision).
+    background source frame; ``entry``: int (n,), each output frame's library entry (-1: shown unchanged);
+    ``opening``/``width``: (n,) target opening and width (face units; used at float32 precision);
+    ``out_shot``: int (n,), each output frame's shot (None: one shot): the jaw is averaged only over
+    rendered frames of the frame's own shot.
     """
 
     def __init__(self, landmarks: np.ndarray, schedule: np.ndarray, library: Library, entry: np.ndarray,
-                 opening: np.ndarray, width: np.ndarray, jaw_smoothing: int) -> None:
+                 opening: np.ndarray, width: np.ndarray, jaw_smoothing: int,
+                 out_shot: np.ndarray | None = None) -> None:
         self.landmarks = landmarks
         self.schedule = schedule
         self.library = library
@@ -135,6 +138,7 @@ class FrameTargets:
         self.opening = np.asarray(opening).astype(np.float32)
         self.width = np.asarray(width).astype(np.float32)
         self.jaw_smoothing = int(jaw_smoothing)
+        self.out_shot = out_shot
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def background(self, i: int) -> np.ndarray:
@@ -178,6 +182,8 @@ class FrameTargets:
         acc = np.zeros((len(JAW_ONLY), 2))
         total = 0.0
         for j in range(max(0, i - r), min(n, i + r + 1)):
+            if self.out_shot is not None and (self.entry[j] < 0 or self.out_shot[j] != self.out_shot[i]):
+                continue  # across a cut, or a frame shown unchanged
             weight = float(r + 1 - abs(j - i))
             self.target(j, lb if j == i else None)
             acc += weight * self._cache[j][1]

@@ -64,23 +64,28 @@ class Prepared:
 
 
 def mix_source(entry: np.ndarray, library: Library, i: int, crossfade: bool,
-               temporal_blend: float) -> tuple[int, float] | None:
+               temporal_blend: float, entry_shot: np.ndarray | None = None) -> tuple[int, float] | None:
     """The earlier library mouth to mix into output frame ``i`` and its share, or None.
 
-    ``entry``: int (n,), the selection. At a jump to another part of the clip (with ``crossfade``): half
-    of the mouth that would have come next, so the jump does not pop. Otherwise, whenever the selection
-    moves on: ``temporal_blend`` of the previous frame's mouth, which evens out texture flicker from one
-    source frame to the next. Both are warped to the current shape.
+    ``entry``: int (n,), the selection (-1: a frame shown unchanged). At a jump to another part of the clip
+    (with ``crossfade``): half of the mouth that would have come next, so the jump does not pop. Otherwise,
+    whenever the selection moves on: ``temporal_blend`` of the previous frame's mouth, which evens out texture
+    flicker from one source frame to the next. Both are warped to the current shape. ``entry_shot``: int (k,),
+    each library entry's shot (None: one shot); no mouth of another shot is mixed in.
     """
     if i == 0:
         return None
     a, b = int(entry[i - 1]), int(entry[i])
-    if b == a:
+    if b == a or a < 0:
         return None
+    if entry_shot is not None and entry_shot[a] != entry_shot[b]:
+        return None  # a cut between the two output frames
     entries = library.entries
     natural = b == a + 1 and entries[b].index - entries[a].index == library.stride
     if crossfade and not natural:
         nxt = a + 1 if a + 1 < len(entries) else a
+        if entry_shot is not None and entry_shot[nxt] != entry_shot[b]:
+            nxt = a  # the mouth after a is the next shot's: mix in a's own
         if nxt != b:
             return nxt, CROSSFADE_SHARE
     return (a, temporal_blend) if temporal_blend > 0 else None
@@ -110,9 +115,13 @@ class MouthRenderer:
         self.crossfade = crossfade
         self.temporal_blend = temporal_blend
         p = prepared
+        shot = p.plan.track.shots()
+        self.out_shot = shot[p.plan.schedule]  # each output frame's shot
+        self.entry_shot = shot[p.library.frames] if len(p.library) else np.zeros(0, np.int32)
         self.geometry = FrameTargets(p.plan.track.landmarks, p.plan.schedule, p.library, p.selection.entry,
-                                     p.targets.opening, p.targets.width, jaw_smoothing)
+                                     p.targets.opening, p.targets.width, jaw_smoothing, self.out_shot)
         self._triangles: np.ndarray | None = None
+        self._triangles_shot = -1  # the shot the kept triangulation was made in
         self._teeth: dict[int, np.ndarray | None] = {}
 
     def _teeth_colour(self, entry: LibraryEntry, lj: np.ndarray) -> np.ndarray | None:
@@ -126,8 +135,10 @@ class MouthRenderer:
         p = self.prepared
         landmarks = p.plan.track.landmarks
         i, k, frame = item.out_index, item.src_index, item.frame
-        lb = landmarks[k, :, :2].astype(np.float64)
         sel = int(p.selection.entry[i])
+        if sel < 0 or not p.plan.track.valid[k]:  # near a cut, no mouth of this shot, or no (sure) face: as it is
+            return frame
+        lb = landmarks[k, :, :2].astype(np.float64)
         entry = p.library.entries[sel]
         lj = entry_points(entry, landmarks)
         dj = p.library.descriptors[sel]
@@ -146,6 +157,8 @@ class MouthRenderer:
         off = np.array([x0, y0], np.float64)
         border = _border(rw, rh)
         dst = np.concatenate([tgt[CONTROL] - off, border])
+        if self.out_shot[i] != self._triangles_shot:  # another shot, another face: triangulate afresh
+            self._triangles, self._triangles_shot = None, int(self.out_shot[i])
         warp = TriangleWarp(dst, (rw, rh), triangles=self._triangles)
         self._triangles = warp.tri
         # 1. the background's own lower face and neck follow the new jaw
@@ -162,7 +175,8 @@ class MouthRenderer:
         interior_alpha = float(reveal.max())
         contact = float(np.clip((dj[0] - t_gap - CONTACT_SLACK) / CONTACT_RAMP, 0.0, 1.0))
         fg = warp_entry(entry, lj, t, warp, border + off)
-        mix = mix_source(p.selection.entry, p.library, i, self.crossfade, self.temporal_blend)
+        mix = mix_source(p.selection.entry, p.library, i, self.crossfade, self.temporal_blend,
+                         self.entry_shot)
         if mix is not None:
             prev, beta = mix
             pe = p.library.entries[prev]

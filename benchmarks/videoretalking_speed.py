@@ -1,0 +1,195 @@
+"""VideoReTalking: time per output frame of each stage of ``retalk sync --engine videoretalking``, beside
+the reference networks' own per-frame cost at batch 1, measured in the same run on the same device.
+
+Random weights in the release's file formats (speed does not depend on their values; written once into
+``--checkpoints`` unless the files are there already) and stand-in BFM files; a generated clip of
+``--frames`` frames of the moving astronaut at ``--size`` pixels, and as many frames of speech.
+
+Two tables:
+
+* **retalk**: per stage (``vrt.coefficients`` and each op's prepare / network / finish), busy seconds per
+  output frame from the job's timing report, and the wall time of the rendering pass per frame (stages
+  overlap, so the wall time is less than their sum);
+* **reference networks alone, batch 1**: one forward of each network on its reference input size, and
+  the reference's per-frame total: D-Net + GPEN + 3 ParseNet (Step 5, the Step 7 mouth mask and the
+  Step 7 face mask) + E-Net (with its L-Net) + GFPGAN + face3d. RetinaFace (run twice per frame by the
+  reference) has no retalk port and is left out, so the reference total is a lower bound.
+
+    python benchmarks/videoretalking_speed.py [--frames 1] [--size 256] [--clip VIDEO AUDIO] [--device cpu|cuda]
+                                             [--checkpoints DIR] [--rerun]
+
+On a 2-core CPU one frame costs tens of seconds; the defaults (one frame) finish in a few minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+NETWORKS = ("dnet", "lnet", "enet", "face3d", "gpen", "parsenet", "gfpgan")
+
+
+def write_release(folder: Path) -> None:
+    """Random-weight release files and stand-in BFM files in ``folder`` (skipped when present)."""
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path.insert(0, str(tests))
+    from _bfm import write_bfm
+    from _release import write_release as write
+
+    from retalk.checkpoints import candidate_files, get_spec
+
+    for name in NETWORKS:
+        if not any((folder / f).is_file() for f in candidate_files(get_spec(name))):
+            write(name, folder)
+    if not (folder / "BFM" / "similarity_Lm3D_all.mat").is_file():
+        write_bfm(folder)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn, device: torch.device, repeats: int = 1) -> float:
+    """Seconds per call of ``fn()`` after one warm-up call."""
+    with torch.inference_mode():
+        fn()
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        _sync(device)
+    return (time.perf_counter() - t) / repeats
+
+
+def reference_networks(folder: Path, device: torch.device, repeats: int) -> dict[str, float]:
+    """Seconds per forward at batch 1 of each network on its reference input."""
+    from retalk.checkpoints import load
+
+    g = torch.Generator().manual_seed(0)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=g).to(device)
+
+    out: dict[str, float] = {}
+    net = load("dnet", folder, device=device)
+    src, coeff = rand(1, 3, 256, 256) * 2 - 1, torch.randn(1, 73, 26, generator=g).to(device)
+    out["D-Net"] = time_call(lambda: net(src, coeff), device, repeats)
+    net = load("enet", folder / "ENet.pth", device=device)
+    mel, faces = torch.randn(1, 1, 80, 16, generator=g).to(device), rand(1, 6, 384, 384)
+    out["L-Net + E-Net"] = time_call(lambda: net(mel, faces, faces[:, 3:]), device, repeats)
+    net = load("gpen", folder, device=device)
+    x512 = rand(1, 3, 512, 512) * 2 - 1
+    out["GPEN"] = time_call(lambda: net(x512), device, repeats)
+    net = load("parsenet", folder, device=device)
+    out["ParseNet"] = time_call(lambda: net(x512), device, repeats)
+    net = load("gfpgan", folder, device=device)
+    out["GFPGAN"] = time_call(lambda: net(x512, return_rgb=False, randomize_noise=True), device, repeats)
+    net = load("face3d", folder, device=device)
+    x224 = rand(1, 3, 224, 224)
+    out["face3d"] = time_call(lambda: net(x224), device, repeats)
+    return out
+
+
+def run_engine(folder: Path, work: Path, frames: int, size: int, device: str,
+               cache: Path | None = None, given: list[str] | None = None) -> tuple[object, float]:
+    """``sync`` with the engine on ``given`` (video, audio) or a generated clip (made once); returns
+    (SyncResult, wall seconds)."""
+    from retalk.media import VideoSink, write_wav
+    from retalk.samples import moving_frames, vowel_speech
+
+    if given:
+        return _run(folder, work, Path(given[0]), Path(given[1]), device, cache)
+    clip, wav = work / "clip.mp4", work / "speech.wav"
+    if clip.exists():
+        return _run(folder, work, clip, wav, device, cache)
+    with VideoSink(clip, size, size, Fraction(25), crf=12, preset="ultrafast") as sink:
+        for f in moving_frames(frames, size, size, 25.0):
+            sink.write(f)
+    write_wav(wav, vowel_speech(frames / 25.0 + 1e-3), 16000)
+    return _run(folder, work, clip, wav, device, cache)
+
+
+def _run(folder: Path, work: Path, clip: Path, wav: Path, device: str, cache: Path | None) -> tuple[object, float]:
+    from retalk.pipeline import SyncOptions, sync
+
+    options = {"checkpoints": str(folder), "cache": cache is not None, "cache_dir": str(cache) if cache else None}
+    opts = SyncOptions(engine="videoretalking", device=device, progress=False, recognize=False,
+                       preset="ultrafast", engine_options=options)
+    t = time.perf_counter()
+    res = sync(clip, wav, work / "out.mp4", opts)
+    return res, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=1, help="frames of the generated clip and of the output")
+    ap.add_argument("--size", type=int, default=256, help="side of the generated clip, pixels")
+    ap.add_argument("--clip", nargs=2, metavar=("VIDEO", "AUDIO"),
+                    help="time your own face video (or photo) and speech instead of the generated clip")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--checkpoints", type=Path, help="release files (random ones are written here if absent)")
+    ap.add_argument("--repeats", type=int, default=1, help="timed forwards per network (after one warm-up)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--rerun", action="store_true",
+                    help="dub the same clip twice with a fresh cache and report the second run too (cached "
+                         "coefficients and enhanced faces: D-Net, GPEN and one ParseNet skipped)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory(prefix="vrt-speed-") as tmp:
+        folder = args.checkpoints or Path(tmp) / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        write_release(folder)
+        print(f"release files ready in {time.perf_counter() - t:.1f} s ({folder})")
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+        print(f"device: {device} ({name}), torch threads {torch.get_num_threads()}, cores {os.cpu_count()}")
+
+        cache = Path(tmp) / "cache" if args.rerun else None
+        runs = ["first run"] + (["second run (cache warm)"] if args.rerun else [])
+        renders = []
+        for label in runs:
+            res, wall = run_engine(folder, Path(tmp), args.frames, args.size, args.device, cache, args.clip)
+            what = Path(args.clip[0]).name if args.clip else f"{args.size}x{args.size}"
+            renders.append(report(res, wall, f"{label}: {what}"))
+
+        ref = reference_networks(folder, device, args.repeats)
+        per_frame = {"D-Net": 1, "GPEN": 1, "ParseNet": 3, "L-Net + E-Net": 1, "GFPGAN": 1, "face3d": 1}
+        print("\nreference networks alone, batch 1 (one forward each):")
+        for k, v in ref.items():
+            print(f"  {k:<28}{v:14.3f} s  x{per_frame[k]} per frame")
+        total = sum(ref[k] * c for k, c in per_frame.items())
+        print(f"  {'reference per frame':<28}{total:14.3f} s  (RetinaFace x2 not included)")
+        for label, r in zip(runs, renders):
+            print(f"retalk rendering wall per frame / reference networks per frame, {label}: {r / total:.2f}")
+
+
+def report(res, wall: float, label: str) -> float:
+    """Print one run's per-stage table; returns the rendering pass's wall seconds per frame."""
+    n = res.frames
+    print(f"\nretalk sync --engine videoretalking, {label}, {n} frame(s): {wall:.1f} s wall "
+          f"({wall / n:.2f} s per frame, start-up and analysis included)")
+    render = res.timings.passes.get("rendering", 0.0) / n
+    print(f"  rendering pass wall time per frame: {render:8.3f} s")
+    print(f"  {'stage':<28}{'busy s/frame':>14}")
+    for stage, st in sorted(res.timings.stages.items()):
+        if stage.startswith("vrt."):
+            print(f"  {stage:<28}{st.busy / n:14.3f}")
+    nets = {k: v for k, v in res.timings.stages.items() if k.endswith(".network") or k == "vrt.coefficients"}
+    print(f"  {'networks (sum)':<28}{sum(v.busy for v in nets.values()) / n:14.3f}")
+    return render
+
+
+if __name__ == "__main__":
+    main()
