@@ -172,7 +172,7 @@ def test_sync_refuses_fps_with_a_video(face_clip, short_wav, tmp_path, monkeypat
     (["--blink-rate", "3"], "--blink-rate applies to --image, not to --face"),
     (["--preprocess", "full"], "--preprocess applies to --image, not to --face"),
     (["--seed", "3"], "--seed applies to --image, not to --face"),
-    (["--engine", "sadtalker"], "--engine sadtalker does not apply to --face: choose builtin, passthrough, wav2lip"),
+    (["--engine", "sadtalker"], "--engine sadtalker does not apply to --face: choose builtin, passthrough, videoretalking, wav2lip"),
 ])
 def test_say_rejects_portrait_flags_with_face(extra, message, tmp_path, capsys):
     assert cli.main([*SAY_FACE[:-1], str(tmp_path / "o.mp4"), *extra]) == EXIT_BAD_INPUT

@@ -398,6 +398,14 @@ def test_source_crops_follow_the_reference_slicing(photo: Path) -> None:
     for mode, region in expected.items():
         src = prepare_source(img, lm68, mode, 256)
         assert np.array_equal(src.image, cv2.resize(np.ascontiguousarray(region), (256, 256))), mode
+    big = cv2.resize(img, (6000, 6000))  # a face quad over 2048 px: the reference shrinks the picture first
+    big_lm = lm68 * (6000 / img.shape[1])
+    big_box = croper_box(big_lm, 6000, 6000)
+    assert big_box.shrink > 1
+    for mode in ("crop", "extcrop"):
+        src = prepare_source(big, big_lm, mode, 256)
+        cut = big_box.cut_resized(big, inner=mode == "crop")
+        assert np.array_equal(src.image, cv2.resize(cut, (256, 256))), mode
     src = prepare_source(img, lm68, "crop", 256)
     # the 68 points follow the crop: an eye corner lands on the same picture content
     x, y = lm68[36]

@@ -88,7 +88,10 @@ class CutRegion:
     rsize: tuple[int, int] | None = None
 
     def cut(self, picture: np.ndarray, size: int) -> np.ndarray:
-        """The (size, size, 3) uint8 source image from ``picture`` (bilinear, as the reference's cv2.resize)."""
+        """The (size, size, 3) uint8 source image from ``picture`` (bilinear, as the reference's cv2.resize).
+
+        Equal to :meth:`retalk.face3d.crop.CropBox.cut_resized` then the resize to ``size``, without scaling the
+        whole picture when the shrink rule does not apply (a large photo is not copied)."""
         if self.box is None:
             return cv2.resize(picture, (size, size))
         x0, y0, x1, y1 = self.box
@@ -123,8 +126,7 @@ def cut_region(lm68: np.ndarray, width: int, height: int, preprocess: str) -> tu
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError(f"empty crop {box} for a {width}x{height} picture")
     k = geo.shrink if geo.shrink > 1 else 1  # the rule scales only for factors above 1
-    rsize = (int(np.rint(float(width) / k)), int(np.rint(float(height) / k))) if k > 1 else (width, height)
-    return CutRegion(box, k, rsize), geo
+    return CutRegion(box, k, geo.size if k > 1 else (width, height)), geo
 
 
 def prepare_source(photo: np.ndarray, lm68: np.ndarray, preprocess: str = "crop", size: int = 256) -> SourcePhoto:
