@@ -398,9 +398,9 @@ def test_source_crops_follow_the_reference_slicing(photo: Path) -> None:
     for mode, region in expected.items():
         src = prepare_source(img, lm68, mode, 256)
         assert np.array_equal(src.image, cv2.resize(np.ascontiguousarray(region), (256, 256))), mode
-    big = cv2.resize(img, (6000, 6000))  # a face quad over 2048 px: the reference shrinks the picture first
-    big_lm = lm68 * (6000 / img.shape[1])
-    big_box = croper_box(big_lm, 6000, 6000)
+    big = cv2.resize(img, (7200, 7200))  # a face quad over 2048 px: the reference shrinks the picture first
+    big_lm = lm68 * (7200 / img.shape[1])
+    big_box = croper_box(big_lm, 7200, 7200)
     assert big_box.shrink > 1
     for mode in ("crop", "extcrop"):
         src = prepare_source(big, big_lm, mode, 256)
