@@ -125,7 +125,8 @@ class AnimateResult:
 
 def _check_options(opt: AnimateOptions) -> None:
     if opt.preprocess not in PREPROCESS_MODES:
-        raise InputError(f"--preprocess {opt.preprocess!r}: choose from {', '.join(PREPROCESS_MODES)}")
+        raise InputError(f"--preprocess {opt.preprocess!r}: choose from {', '.join(PREPROCESS_MODES)}"
+                         + (" (extcrop and extfull are --engine sadtalker's)" if opt.preprocess.startswith("ext") else ""))
     if opt.size is not None and not 64 <= int(opt.size) <= 4096:
         raise InputError(f"--size {opt.size}: choose between 64 and 4096 pixels")
     if not 1.0 <= float(opt.fps) <= 120.0:
