@@ -40,7 +40,7 @@ from retalk.samples import astronaut, vowel_speech
 from retalk.sadtalker.budget import choose_batch
 from retalk.sadtalker.engine import animate_sadtalker, autocast_dtype, load_networks
 from retalk.sadtalker.files import find_files
-from retalk.sadtalker.render import FaceRenderer
+from retalk.sadtalker.render import FaceRenderer, set_channels_last
 dev = resolve_device(None if device == "auto" else device)
 photo, speech, warm = out + ".png", out + ".wav", out + ".warm.wav"
 pic = astronaut(512)
@@ -85,7 +85,9 @@ kp = ours.driving_keypoints(state, wins)
 if dev.type == "cuda":
     ref.render_reference(img, src, wins[:2], batch=2)
     ours.render(state, kp[:batch])
+set_channels_last(nets.generator, False)  # the reference's layout
 ms_ref = timed(lambda: ref.render_reference(img, src, wins, batch=2))
+set_channels_last(nets.generator, dev.type == "cpu")  # as animate_sadtalker runs it
 ms_ours = timed(lambda: [ours.render(state, kp[a:a + batch]) for a in range(0, ref_frames, batch)])
 stages = {k: {"fps": v.items / v.busy if v.busy > 0 else None, "busy": v.busy, "items": v.items}
           for k, v in res.timings.stages.items()}

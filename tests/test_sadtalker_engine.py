@@ -317,7 +317,7 @@ def test_cached_batched_render_equals_reference_render() -> None:
 
     from retalk.networks.sadtalker_kp import KPDetector
     from retalk.networks.sadtalker_mapping import MappingNet
-    from retalk.sadtalker.render import FaceRenderer
+    from retalk.sadtalker.render import FaceRenderer, set_channels_last
 
     from test_networks_sadtalker_render import KP_SMALL, small_generator
 
@@ -332,6 +332,7 @@ def test_cached_batched_render_equals_reference_render() -> None:
     yaw = np.linspace(-10, 10, 3).astype(np.float32)
     r = FaceRenderer(kp, gen, mapping, torch.device("cpu"))
     reference = r.render_reference(image, source, windows, yaw=yaw, batch=2)
+    set_channels_last(gen)  # as the engine runs it on the CPU
     state = r.encode_source(image, source)
     fast = r.render(state, r.driving_keypoints(state, windows, yaw=yaw))
     assert fast.shape == reference.shape == (3, 64, 64, 3)

@@ -135,7 +135,7 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
     from retalk.sadtalker.coeffs3d import photo_row, video_rows
     from retalk.sadtalker.enhance import FrameLandmarks, restore_op
     from retalk.sadtalker.preprocess import prepare_source
-    from retalk.sadtalker.render import FaceRenderer, RenderOp
+    from retalk.sadtalker.render import FaceRenderer, RenderOp, set_channels_last
 
     size, preprocess = check_options(opt)
     check_output(outfile)
@@ -177,6 +177,8 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
                                             ref_pose=None if pose_rows is None else pose_rows[:, 64:70], generator=gen)
             wins = windows.target_windows(coeffs.coeffs(), src_row, expression_scale=opt.expression_scale,
                                           full=full, still=opt.still)
+        if dev.type == "cpu":
+            set_channels_last(nets.generator)
         renderer = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev, half=autocast_dtype(opt, dev))
         with clock.time("source"):
             state = renderer.encode_source(source.image, windows.source_window(src_row, full=full))

@@ -37,7 +37,7 @@ from retalk.runtime.stages import Slot
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FaceRenderer", "RenderOp", "SourceState"]
+__all__ = ["FaceRenderer", "RenderOp", "SourceState", "set_channels_last"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,21 @@ def _to_uint8(pred: torch.Tensor) -> np.ndarray:
 
     x = (pred.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def set_channels_last(module: Any, on: bool = True) -> None:
+    """Store every 2-D convolution's weight of ``module`` channels-last (``on``) or contiguous, in place.
+
+    On the CPU, oneDNN runs the SPADE decoder's 2-D convolutions (three quarters of the generator's FLOPs)
+    faster in that layout: 1.4x for the whole generator at 128 px, batch 2, output within 2.4e-4 of the
+    contiguous layout (measured on this 2-core machine). 3-D convolutions keep their layout.
+    """
+    import torch
+
+    fmt = torch.channels_last if on else torch.contiguous_format
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.to(memory_format=fmt)
 
 
 class FaceRenderer:
