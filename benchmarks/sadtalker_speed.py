@@ -181,7 +181,8 @@ def main() -> None:
                 for name in STAGES:
                     st = r["stages"].get(name)
                     if st and st["fps"]:
-                        print(f"    {name:<18} {st['fps']:9.2f} frames/s  ({st['busy']:.2f} s busy, {st['items']} items)")
+                        print(f"    {name:<18} {st['fps']:9.2f} frames/s  ({st['busy']:.2f} s busy, "
+                              f"{st['items']} items)")
             print(f"    device {r['device']}, renderer autocast {r['half']}", flush=True)
 
 

@@ -105,7 +105,8 @@ def test_cli_missing_files(tmp_path: Path, photo: Path, speech: Path, capsys: py
                      "--checkpoints", str(tmp_path), "--preprocess", "extfull", "--enhancer", "gfpgan"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_BAD_INPUT and len(err) == 1 and not out.exists()
-    assert "mapping_00109-model.pth.tar" in err[0] and "GFPGANv1.3.pth" in err[0] and "similarity_Lm3D_all.mat" in err[0]
+    for name in ("mapping_00109-model.pth.tar", "GFPGANv1.3.pth", "similarity_Lm3D_all.mat"):
+        assert name in err[0], name
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -128,7 +129,8 @@ def test_cli_animate_end_to_end(release: Path, photo: Path, speech: Path, tmp_pa
     out = tmp_path / "talk.mp4"
     with caplog.at_level(logging.INFO, logger="retalk.sadtalker.engine"):
         code = cli.main(["animate", "--engine", "sadtalker", "--image", str(photo), "--audio", str(speech), "-o",
-                         str(out), "--checkpoints", str(release), "--input-yaw", "-5", "5", "--expression-scale", "1.5"])
+                         str(out), "--checkpoints", str(release), "--input-yaw", "-5", "5",
+                         "--expression-scale", "1.5"])
     assert code == EXIT_OK
     assert _probe(out) == (256, 256, 2, True)
     report = "\n".join(r.getMessage() for r in caplog.records if "timings" in r.getMessage())
@@ -179,7 +181,8 @@ class _Generator(torch.nn.Module):
     def encode_source(self, img: torch.Tensor) -> torch.Tensor:
         return img
 
-    def render(self, src: torch.Tensor, kd: torch.Tensor, ks: torch.Tensor, max_batch: int | None = None) -> torch.Tensor:
+    def render(self, src: torch.Tensor, kd: torch.Tensor, ks: torch.Tensor,
+               max_batch: int | None = None) -> torch.Tensor:
         shift = torch.tanh((kd - ks).abs().mean((1, 2))).view(-1, 1, 1, 1)
         return src.expand(kd.shape[0], -1, -1, -1) * (1.0 if self.identity else 1.0 - 0.3 * shift)
 

@@ -72,8 +72,8 @@ class AnimateOptions:
     ``engine``: ``builtin`` (mesh warp + lip renderer, CPU) or ``sadtalker`` (SadTalker's released networks,
     :mod:`retalk.sadtalker.engine`; needs the neural extra and its checkpoints, see ``docs/sadtalker.md``).
     SadTalker only: ``seed`` (blinks and the pose network's noise), ``precision`` ("fp32", "bf16", "fp16"
-    autocast of the renderer on CUDA; None: fp16, the one within 2/255 of fp32), ``batch_size`` (frames per renderer call; None: from free
-    GPU memory), ``concurrent`` (False: the runtime's sequential reference path).
+    autocast of the renderer on CUDA; None: fp16, the one within 2/255 of fp32), ``batch_size`` (frames per
+    renderer call; None: from free GPU memory), ``concurrent`` (False: the runtime's sequential reference path).
     """
 
     fps: float = 25.0
@@ -125,8 +125,8 @@ class AnimateResult:
 
 def _check_options(opt: AnimateOptions) -> None:
     if opt.preprocess not in PREPROCESS_MODES:
-        raise InputError(f"--preprocess {opt.preprocess!r}: choose from {', '.join(PREPROCESS_MODES)}"
-                         + (" (extcrop and extfull are --engine sadtalker's)" if opt.preprocess.startswith("ext") else ""))
+        ext = " (extcrop and extfull are --engine sadtalker's)" if opt.preprocess.startswith("ext") else ""
+        raise InputError(f"--preprocess {opt.preprocess!r}: choose from {', '.join(PREPROCESS_MODES)}{ext}")
     if opt.size is not None and not 64 <= int(opt.size) <= 4096:
         raise InputError(f"--size {opt.size}: choose between 64 and 4096 pixels")
     if not 1.0 <= float(opt.fps) <= 120.0:

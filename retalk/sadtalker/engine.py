@@ -115,7 +115,7 @@ def _finisher(source: Any) -> Any:
 
 def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path, opt: AnimateOptions,
                       nets: Networks | None = None) -> AnimateResult:
-    """Make ``outfile`` with SadTalker (see the module docstring); ``nets``: already loaded networks (tests, benchmarks).
+    """Make ``outfile`` with SadTalker (see the module docstring); ``nets``: loaded networks (tests, benchmarks).
 
     Raises :class:`retalk.errors.RetalkError` subclasses for bad input and missing files. Never leaves a
     partial ``outfile``.

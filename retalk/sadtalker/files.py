@@ -139,7 +139,8 @@ def find_files(folder: str | Path, size: int = 256, preprocess: str = "crop",
         gfpgan = _gfpgan_file(folder)
         if gfpgan is None:
             wanted, source = _gfpgan_wanted()
-            missing.append(f"{wanted} (for --enhancer {enhancer}, also looked for in ../gfpgan/weights/; from {source})")
+            missing.append(f"{wanted} (for --enhancer {enhancer}, also looked for in ../gfpgan/weights/; "
+                           f"from {source})")
     if missing:
         raise CheckpointError(
             f"--engine sadtalker is missing {len(missing)} file(s) in {folder.resolve()}: " + "; ".join(missing)

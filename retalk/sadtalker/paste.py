@@ -26,7 +26,7 @@ FEATHER = 0.12
 
 
 def feather_mask(height: int, width: int, feather: float = FEATHER) -> np.ndarray:
-    """(height, width) float32 weights: 0 on the border, 1 deeper than ``feather``·min(h, w) inside, smoothstep between."""
+    """(height, width) float32 weights: 0 on the border, 1 deeper than ``feather``·min(h, w), smoothstep between."""
     ramp = max(1.0, float(feather) * min(height, width))
 
     def axis(n: int) -> np.ndarray:

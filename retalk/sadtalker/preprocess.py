@@ -130,7 +130,7 @@ def cut_region(lm68: np.ndarray, width: int, height: int, preprocess: str) -> tu
 
 
 def prepare_source(photo: np.ndarray, lm68: np.ndarray, preprocess: str = "crop", size: int = 256) -> SourcePhoto:
-    """The source image and output geometry for ``photo`` ((H, W, 3) uint8 RGB) whose face has (68, 2) points ``lm68``."""
+    """The source image and output geometry for ``photo`` ((H, W, 3) uint8 RGB), face points ``lm68`` (68, 2)."""
     h, w = photo.shape[:2]
     s = int(size)
     region, geo = cut_region(lm68, w, h, preprocess)
@@ -152,4 +152,5 @@ def prepare_source(photo: np.ndarray, lm68: np.ndarray, preprocess: str = "crop"
                  background.shape[1], background.shape[0], FULL_MAX_SIDE)
     # pasted where it was cut (the reference uses the unclipped quad box, stretching a face cut at the edge)
     paste_box = tuple(int(round(v * scale)) for v in region.box)
-    return SourcePhoto(image, pts, s, preprocess, out_size, np.ascontiguousarray(background), paste_box)  # type: ignore[arg-type]
+    return SourcePhoto(image, pts, s, preprocess, out_size, np.ascontiguousarray(background),
+                       paste_box)  # type: ignore[arg-type]

@@ -128,7 +128,7 @@ class FaceRenderer:
         return keypoint_transform(kp_canonical, mapped, **overrides)
 
     def encode_source(self, image: np.ndarray, source_window: np.ndarray) -> SourceState:
-        """Cache the source: ``image`` (S, S, 3) uint8 RGB, ``source_window`` (C, 27) float32 (the photo's coefficients ×27)."""
+        """Cache the source: ``image`` (S, S, 3) uint8 RGB, ``source_window`` (C, 27) float32 (its coefficients ×27)."""
         import torch
 
         with torch.inference_mode():
@@ -141,7 +141,7 @@ class FaceRenderer:
 
     def driving_keypoints(self, state: SourceState, windows: np.ndarray, yaw: np.ndarray | None = None,
                           pitch: np.ndarray | None = None, roll: np.ndarray | None = None) -> torch.Tensor:
-        """(T, 15, 3) driving key points on the device for ``windows`` (T, C, 27) and optional per-frame degrees (T,)."""
+        """(T, 15, 3) driving key points on the device for ``windows`` (T, C, 27) and optional degrees (T,)."""
         import torch
 
         out = []
@@ -182,7 +182,8 @@ class FaceRenderer:
         with torch.inference_mode():
             src = _to_tensor(image, self.device).expand(batch, -1, -1, -1).contiguous()
             kp_c = self.kp_extractor(src)["value"]
-            win_s = torch.as_tensor(np.repeat(np.asarray(source_window, np.float32)[None], batch, 0), device=self.device)
+            win_s = torch.as_tensor(np.repeat(np.asarray(source_window, np.float32)[None], batch, 0),
+                                    device=self.device)
             kp_s = self._transform(kp_c, self.mapping(win_s), {})
             n = len(windows)
             for a in range(0, n, batch):
