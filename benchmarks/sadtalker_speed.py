@@ -79,7 +79,7 @@ def timed(fn):
     return 1000.0 * (time.perf_counter() - t) / ref_frames
 ref = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev)  # fp32, as the reference
 ours = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev, half=autocast_dtype(opts, dev))
-batch = choose_batch(dev, size, half=ours.half is not None)
+batch = choose_batch(dev, size, half=ours.half is not None, enhancer=enh is not None)
 state = ours.encode_source(img, src)
 kp = ours.driving_keypoints(state, wins)
 if dev.type == "cuda":

@@ -374,6 +374,7 @@ def test_batch_from_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     # the 14 GiB budget, less 1.5 GiB reserve: 12.5 GiB / 0.6 GB = 22 frames at 256, / 2.4 GB = 5 at 512
     assert budget.choose_batch(cuda, 256) == 22 and budget.choose_batch(cuda, 512) == 5
     assert budget.choose_batch(cuda, 512, half=True) == 11
+    assert budget.choose_batch(cuda, 256, enhancer=True) == 16  # GFPGAN keeps 3.5 GiB: 9 GiB / 0.6 GB
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (3 * gib, 80 * gib))
     assert budget.choose_batch(cuda, 512) == 1  # never below one frame
     monkeypatch.setenv("RETALK_SADTALKER_GPU_GIB", "40")

@@ -19,7 +19,7 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["CPU_BATCH", "DEFAULT_BUDGET", "FRAME_BYTES", "MAX_BATCH", "choose_batch"]
+__all__ = ["CPU_BATCH", "DEFAULT_BUDGET", "ENHANCER_BYTES", "FRAME_BYTES", "MAX_BATCH", "choose_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,16 @@ def _budget() -> int:
         return DEFAULT_BUDGET
 
 
-def choose_batch(device: Any, size: int, half: bool = False, budget: int | None = None) -> int:
+ENHANCER_BYTES = int(3.5 * GIB)
+"""Left to GFPGAN when ``--enhancer`` runs beside the renderer (3.2 GB peak at its batch of 4 on an H200)."""
+
+
+def choose_batch(device: Any, size: int, half: bool = False, budget: int | None = None, enhancer: bool = False) -> int:
     """Frames per renderer call on ``device`` (a ``torch.device``) at ``size`` px (256 or 512).
 
     ``half``: bf16/fp16 autocast (activations half as large). ``budget``: bytes the renderer may use
-    (default :data:`DEFAULT_BUDGET` or the environment's).
+    (default :data:`DEFAULT_BUDGET` or the environment's); ``enhancer``: GFPGAN shares the budget
+    (:data:`ENHANCER_BYTES` of it).
     """
     if getattr(device, "type", str(device)) != "cuda":
         return CPU_BATCH
@@ -57,7 +62,7 @@ def choose_batch(device: Any, size: int, half: bool = False, budget: int | None 
     per = FRAME_BYTES.get(int(size), FRAME_BYTES[512] * (int(size) / 512) ** 2)
     if half:
         per = per / 2
-    room = min(0.9 * free, budget if budget is not None else _budget()) - RESERVE
+    room = min(0.9 * free, budget if budget is not None else _budget()) - RESERVE - (ENHANCER_BYTES if enhancer else 0)
     batch = int(max(1, min(MAX_BATCH, room // per)))
     log.info("face renderer: batch %d (%.1f GiB free, %.2f GiB per frame at %d px)", batch, free / GIB, per / GIB,
              size)

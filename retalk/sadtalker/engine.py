@@ -89,8 +89,9 @@ def load_networks(files: SadTalkerFiles, device: torch.device, clock: StageClock
         if files.gfpgan is not None:
             from retalk.enhance.gfpgan import GFPGANRestorer
 
+            # batch 4 on CUDA too: 8.3 ms a face against 7.7 at batch 16, in 3.2 GB instead of 11.7 (H200)
             restorer = GFPGANRestorer(checkpoints.load("gfpgan", files.gfpgan, device), device=device,
-                                      randomize_noise=False, batch_size=16 if device.type == "cuda" else 4)
+                                      randomize_noise=False, batch_size=4)
     return Networks(nets["sadtalker_kp_extractor"], nets["sadtalker_generator"], mapping,
                     nets["sadtalker_audio2exp"], nets["sadtalker_audio2pose"], nets["face3d"], lm3d, device, restorer)
 
@@ -185,7 +186,8 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
         with clock.time("mapping", items=n):
             kp_driving = renderer.driving_keypoints(state, wins, _ramp(opt.input_yaw, n), _ramp(opt.input_pitch, n),
                                                     _ramp(opt.input_roll, n))
-        batch = opt.batch_size or choose_batch(dev, size, half=renderer.half is not None)
+        batch = opt.batch_size or choose_batch(dev, size, half=renderer.half is not None,
+                                               enhancer=nets.restorer is not None)
         ops: list[Any] = [RenderOp(renderer, state, kp_driving, _finisher(source), batch)]
         marks = None
         if nets.restorer is not None:
