@@ -455,3 +455,15 @@ def test_doctor_lists_the_sadtalker_files(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(lines) == 4
     assert "mapping_00229" not in lines[0] and "mapping_00109-model.pth.tar" in lines[1]
     assert all("similarity_Lm3D_all.mat" in ln for ln in lines)
+
+
+def test_cli_photo_without_face_fails_before_loading(release: Path, speech: Path, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 300, 3), 128, np.uint8))
+    with caplog.at_level(logging.INFO, logger="retalk.checkpoints"):
+        code = cli.main(["animate", "--engine", "sadtalker", "--image", str(blank), "--audio", str(speech), "-o",
+                         str(tmp_path / "o.mp4"), "--checkpoints", str(release)])
+    assert code == EXIT_BAD_INPUT and "no face found" in capsys.readouterr().err
+    assert not any("loaded" in r.getMessage() for r in caplog.records)  # no network was loaded for it

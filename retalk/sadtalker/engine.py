@@ -3,9 +3,9 @@
 Stages (each timed in a :class:`retalk.runtime.StageClock`; the result carries the frozen timings):
 
 1. ``files``: every file the run needs, or one error naming all that are missing (:mod:`.files`);
-2. ``load``: the networks on the device (:func:`retalk.checkpoints.load`, strictly);
-3. ``audio``: 16 kHz speech → T = ⌊samples / 640⌋ frames at 25 fps and their mel windows;
-4. ``photo``: the face found, ``--preprocess`` crop → source image (:mod:`.preprocess`);
+2. ``audio``: 16 kHz speech → T = ⌊samples / 640⌋ frames at 25 fps and their mel windows;
+3. ``photo``: the face found, ``--preprocess`` crop → source image (:mod:`.preprocess`);
+4. ``load``: the networks on the device (:func:`retalk.checkpoints.load`, strictly), once the inputs are known good;
 5. ``3dmm``: the source's 73 coefficients; ``--ref-eyeblink`` / ``--ref-pose`` videos' rows (:mod:`.coeffs3d`);
 6. ``motion``: blinks (seeded), audio2exp, audio2pose (:mod:`retalk.sadtalker.motion`);
 7. ``source`` + ``mapping``: the source encoded once, driving key points of all frames (:mod:`.render`);
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from retalk.errors import InputError
+from retalk.errors import InputError, MissingDependencyError
 from retalk.runtime.profile import StageClock
 from retalk.runtime.stages import Slot, run_ops, run_ops_sequential
 from retalk.sadtalker.files import PREPROCESS_MODES, SIZES, SadTalkerFiles, find_files
@@ -121,7 +121,10 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
     Raises :class:`retalk.errors.RetalkError` subclasses for bad input and missing files. Never leaves a
     partial ``outfile``.
     """
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError("--engine sadtalker needs PyTorch: pip install 'retalk[neural]'") from None
 
     from retalk.checkpoints import default_checkpoints_dir
     from retalk.face.landmarks68 import mesh_to_68
@@ -143,13 +146,14 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
     clock = StageClock()
     full = "full" in preprocess
     with clock.wall("total"):
+        files = None
         if nets is None:
             with clock.time("files"):
                 files = find_files(default_checkpoints_dir(), size, preprocess, opt.enhancer)
-            nets = load_networks(files, resolve_device(opt.device), clock)
+            device = resolve_device(opt.device)
         elif opt.enhancer and nets.restorer is None:
             raise InputError("--enhancer: the networks given were loaded without the enhancer")
-        dev = nets.device
+        # the inputs are checked before the networks load: a wrong file or a photo without a face fails at once
         with clock.time("audio"):
             speech = load_audio(audio)
             check_not_silent(speech)
@@ -160,6 +164,10 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
             lm68 = mesh_to_68(find_face(photo, name=str(image)))
             source = prepare_source(photo, lm68, preprocess, size)
             del photo
+        if files is not None:
+            nets = load_networks(files, device, clock)
+        assert nets is not None
+        dev = nets.device
         with clock.time("3dmm"):
             src_row = photo_row(nets.face3d, source.image, source.landmarks, nets.lm3d)
             blink_rows = pose_rows = None
