@@ -124,7 +124,8 @@ def _add_portrait(p: argparse.ArgumentParser, references: bool = True, given_onl
                    help="no head motion (blinks and lips only); --input-yaw/-pitch/-roll still apply")
     flags.add_flag(p, "--pose-style", "--pose_style", type=int, default=d("pose_style"), metavar="N",
                    help="head-motion style: 0 calm, 1 nodding, 2 lively, 3 tilted, 4 turned, 5 reserved; "
-                        "other numbers give further reproducible variants (default 0)")
+                        "other numbers give further reproducible variants (default 0); --engine sadtalker: its "
+                        "audio-to-pose styles 0-45")
     for axis in ("yaw", "pitch", "roll"):
         flags.add_flag(p, f"--input-{axis}", f"--input_{axis}", type=float, nargs="+", metavar="DEG",
                        default=d(f"input_{axis}"),
