@@ -32,6 +32,7 @@ SOURCE_OPEN_FLOOR = 0.1  # the openings quantile-mapped onto: those above this f
 MIN_MAPPED_FRAMES = 5  # quantile mapping needs at least this many open speech frames and source openings
 CLOSED_OPENING = 0.005  # face units: a closure's opening is at most this (the lips touch)
 SCALED_MARGIN = 0.5  # a scaled opening is at most the widest source opening plus this fraction of the range
+SPREAD_ALLOWANCE = 1.15  # the dub's openings may spread this much more than the speaker's own, no more
 PAUSE_REST_S = 0.2  # seconds: a closed stretch without speech this long is a pause, where the mouth rests ...
 PAUSE_EDGE_S = 0.08  # ... except this long next to speech, where the lips close (a stop's closure before it)
 
@@ -98,7 +99,7 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
             # the speech's openings take this speaker's whole distribution of openings (their widest
             # included), moving as smoothly frame to frame as their own lips
             t_open = rank_matched(m.opening, open_frames, m.closed, src, t_open, step)
-            t_open = match_spread(t_open, open_frames, float(o_lo), float(np.std(descriptors[:, 0])))
+            t_open = match_spread(t_open, open_frames, float(o_lo), SPREAD_ALLOWANCE * float(np.std(descriptors[:, 0])))
             ranked = True
         else:
             # move like this speaker moves: as smooth frame to frame as their own lips, closures kept shut
