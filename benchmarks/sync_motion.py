@@ -11,10 +11,11 @@ source on the same frames:
 * p99: the 99th percentile of that change (single pops);
 * aligned: the mean change in a box that follows the head (the mouth alone, head motion left out).
 
-Without ``--clip`` it runs on a generated clip (the astronaut photo moved
-around, with vowel-like speech): a photo's mouth never moves, so its spread
-has nothing to compare with (printed as n/a) and its change is mostly the head's.
-Real footage is what these figures are for: ``--clip VIDEO AUDIO`` (repeatable).
+Without ``--clip`` it runs on generated clips: a talking clip (the astronaut photo animated by
+``retalk animate`` speaking its own synthesized sentence) dubbed with another synthesized voice and with
+vowel-like speech, and the moving photo with vowel-like speech (a still mouth: its spread is printed,
+marked ``still``; a source that never moves its mouth makes the ratio large by design). The spread is
+printed on every clip. Real footage is what these figures are for: ``--clip VIDEO AUDIO`` (repeatable).
 Usage: python benchmarks/sync_motion.py [--clip VIDEO AUDIO]... [--seconds 6]
 """
 from __future__ import annotations
@@ -27,6 +28,30 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "3")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _generated(tmp: Path, seconds: float) -> list[tuple[Path, Path]]:
+    """Generated (video, speech) pairs: the talking clip with a synthesized sentence and with vowel-like speech,
+    and the moving photo with vowel-like speech."""
+    import cv2
+
+    from retalk.media import write_wav
+    from retalk.portrait.animate import AnimateOptions, animate
+    from retalk.samples import astronaut, write_face_clip, write_vowel_speech
+    from retalk.speech.tts import synthesize
+
+    photo = tmp / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut(512), cv2.COLOR_RGB2BGR))
+    own = synthesize("Well, I think a long walk by the water is the best part of my day; you see the boats go by.")
+    write_wav(tmp / "own.wav", own.samples, own.sample_rate)
+    talking = tmp / "talking.mp4"
+    animate(photo, tmp / "own.wav", talking, AnimateOptions(size=512, phones=own.phones, recognize=False, progress=False))
+    other = synthesize("So we drove all the way down to the coast, and my brother kept talking about his car.",
+                       voice="en-us+f2")
+    write_wav(tmp / "synthesized.wav", other.samples, other.sample_rate)
+    vowels = write_vowel_speech(tmp / "vowels.wav", seconds)
+    face = write_face_clip(tmp / "face.mp4", seconds=seconds, fps=25, width=512, height=512)
+    return [(talking, tmp / "synthesized.wav"), (talking, vowels), (face, vowels)]
 
 
 def main() -> None:
@@ -43,22 +68,20 @@ def main() -> None:
         tmp = Path(d)
         clips = [(Path(v), Path(a)) for v, a in args.clip]
         if not clips:
-            from retalk.samples import write_face_clip, write_vowel_speech
-
-            face = write_face_clip(tmp / "face.mp4", seconds=args.seconds, fps=25, width=512, height=512)
-            clips = [(face, write_vowel_speech(tmp / "speech.wav", args.seconds))]
-        print(f"{'clip':24s} {'frames':>6s} {'source spread':>13s} {'spread':>7s} {'change':>7s} {'p99':>6s} {'aligned':>8s}")
+            clips = _generated(tmp, args.seconds)
+        print(f"{'clip':24s} {'frames':>6s} {'source spread':>13s} {'spread':>12s} {'change':>7s} {'p99':>6s} {'aligned':>8s}")
         for n, (face, audio) in enumerate(clips):
             out = tmp / f"out_{n}.mp4"
             sync(face, audio, out, SyncOptions(progress=False))
             try:
                 r = mouth_motion(face, out)
             except ValueError as exc:  # a photo, or no face in the source
-                print(f"{face.name[:24]:24s} {exc}")
+                print(f"{face.stem[:24]:24s} {exc}")
                 continue
             still = math.isnan(r.spread_ratio) or r.source_spread < 0.01  # a photo, or a speaker who never talks
-            spread = "n/a" if still else f"{r.spread_ratio:.2f}"
-            print(f"{face.name[:24]:24s} {r.frames:6d} {r.source_spread:13.3f} {spread:>7s} {r.change_ratio:7.2f} {r.change_p99_ratio:6.2f} "
+            spread = f"{r.spread_ratio:.2f}" + (" still" if still else "")
+            name = f"{face.stem}+{audio.stem}"
+            print(f"{name[:24]:24s} {r.frames:6d} {r.source_spread:13.3f} {spread:>12s} {r.change_ratio:7.2f} {r.change_p99_ratio:6.2f} "
                   f"{r.aligned_change_ratio:8.2f}")
 
 
