@@ -2,9 +2,18 @@
 
 The mouth track (:class:`retalk.speech.mouth.MouthTrack`) says 0 = closed … 1 = wide and -1 … 1 for
 narrow … wide. Here those become inner-lip openings and mouth widths in face units (inter-ocular
-distance = 1) within the speaker's own range (5th to 95th percentile over the clip). A speaker who
-moves their mouth gets the speech's openings in their own distribution of openings and their own
-smoothness; a photo (or a speaker who barely moves) gets a typical human range. Closures always
+distance = 1) within the speaker's own range. For a speaker who moves their mouth (:func:`rank_matched`):
+
+1. the track is smoothed (closures pinned) just enough that, after step 2, it changes frame to frame as
+   much as the speaker's own lips;
+2. its open frames take, by rank, the speaker's whole distribution of open-mouth openings, their widest
+   included (mapping after smoothing: smoothing after it would sink the peaks towards the closures);
+3. pauses rest at the speaker's own rest opening (5th percentile, :func:`resting`), closures touch;
+4. when the speech closes the lips on more frames than the footage shows closed, the open frames are
+   drawn towards the rest opening until the openings spread at most :data:`SPREAD_ALLOWANCE` times as
+   widely as the speaker's own (:func:`match_spread`).
+
+A photo (or a speaker who barely moves) gets a typical human range, mapped linearly. Closures always
 bring the lips together.
 
 The expression scale (``MouthTrack.amplitude``): where openings are mapped linearly (a photo, or too few
@@ -33,6 +42,7 @@ MIN_MAPPED_FRAMES = 5  # quantile mapping needs at least this many open speech f
 CLOSED_OPENING = 0.005  # face units: a closure's opening is at most this (the lips touch)
 SCALED_MARGIN = 0.5  # a scaled opening is at most the widest source opening plus this fraction of the range
 SPREAD_ALLOWANCE = 1.15  # the dub's openings may spread this much more than the speaker's own, no more
+STEP_ALLOWANCE = 1.1  # ... and change frame to frame at most this much more (where ranks alone cannot match)
 PAUSE_REST_S = 0.2  # seconds: a closed stretch without speech this long is a pause, where the mouth rests ...
 PAUSE_EDGE_S = 0.08  # ... except this long next to speech, where the lips close (a stop's closure before it)
 
@@ -193,7 +203,10 @@ def rank_matched(opening: np.ndarray, open_frames: np.ndarray, closed: np.ndarra
             lo = mid
         else:
             hi = mid
-    return mapped(hi)
+    # the mapping re-spreads whatever the smoothing flattened; where ranks alone still change faster than the
+    # speaker's lips (speech faster than their own), the excess over STEP_ALLOWANCE is smoothed after the
+    # mapping, at some cost in spread
+    return match_smoothness(mapped(hi), closed, STEP_ALLOWANCE * target_step)
 
 
 def scale_openings(opening: np.ndarray, closed: np.ndarray, scale: float, rest: float, lo: float,
