@@ -6,7 +6,9 @@ Two sources are combined:
   band, where the first formants carry most energy when the jaw is open, gives
   a continuous aperture; short deep dips of that level inside speech are stop
   closures and nasal murmurs (p, b, m and their neighbours), where the lips
-  close. This holds for natural and synthesized speech alike.
+  close. This holds for natural and synthesized speech alike. Without exact phones, how open a vowel
+  is comes from its first formant, calibrated per recording (:mod:`retalk.speech.vowel_cues`): a loud
+  i or u stays smaller than a loud a, whatever the voice.
 * **Phones** with times, when known: the synthesizer's own phoneme events
   (exact) or a recognizer's phones (noisy). Visemes give lip width (spread vs
   rounded) and a per-class opening; bilabials force a closure.
