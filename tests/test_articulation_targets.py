@@ -1,7 +1,8 @@
 """The built-in engine's targets open as wide as the speaker and spread like the speaker (issue 15, item 1).
 
 Expected values come from the source speaker's own openings (made here, outside the code): their standard
-deviation, their widest openings and their frame-to-frame change. Before the change, the smoothness matching
+deviation and their widest openings. (How much the rendered mouth changes frame to frame is checked on a
+render, in ``tests/test_heldout_articulation.py``.) Before the change, the smoothness matching
 ran after the rank mapping and sank the peaks towards the pinned closures: on this speaker the targets spread
 0.57–0.67x as much as the speaker's own (the issue's 0.4–0.7x) and their widest stayed below the speaker's 90th
 percentile (measured on the code before the change, syllables at 2.0 and 2.5 Hz).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retalk.engines.builtin.targets import mean_step, speaker_targets
+from retalk.engines.builtin.targets import speaker_targets
 from retalk.samples import vowel_speech
 from retalk.speech.mouth import mouth_track
 
@@ -43,5 +44,3 @@ def test_targets_spread_like_the_speaker_and_reach_their_widest(seed):
     ratio = float(np.std(t.opening)) / float(np.std(src))
     assert 0.8 <= ratio <= 1.25  # the issue's bounds
     assert float(np.max(t.opening)) >= float(np.quantile(src, 0.9))  # the widest syllables open as wide as theirs
-    free = ~t.closed[1:] & ~t.closed[:-1]
-    assert float(np.abs(np.diff(t.opening))[free].mean()) <= 1.1 * mean_step(src, np.arange(len(src))) + 1e-9

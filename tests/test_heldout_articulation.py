@@ -126,3 +126,16 @@ def test_held_out_tts_closes_on_bilabials_and_opens_on_open_vowels(source, held_
     # doing nothing scores far lower on both
     assert np.mean([r[0] for r in same]) <= closures - 0.3, same
     assert np.mean([r[1] for r in same]) <= vowels - 0.2, same
+
+
+def test_dub_spreads_and_changes_like_the_speaker(talking_clip, held_out, tmp_path):
+    """The benchmark's figures (``benchmarks/sync_motion.py``) on the talking clip: the dub's lip openings spread
+    0.8-1.25x as widely as the speaker's own and the mouth changes frame to frame at most 1.1x as much."""
+    from retalk.evaluate.mouth_motion import mouth_motion
+
+    wav, _ = held_out[0]
+    out = tmp_path / "dub.mp4"
+    sync(talking_clip, wav, out, SyncOptions(progress=False, preset="ultrafast"))
+    r = mouth_motion(talking_clip, out)
+    assert 0.8 <= r.spread_ratio <= 1.25, r
+    assert r.change_ratio <= 1.1, r

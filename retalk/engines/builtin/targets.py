@@ -43,6 +43,7 @@ CLOSED_OPENING = 0.005  # face units: a closure's opening is at most this (the l
 SCALED_MARGIN = 0.5  # a scaled opening is at most the widest source opening plus this fraction of the range
 SPREAD_ALLOWANCE = 1.15  # the dub's openings may spread this much more than the speaker's own, no more
 STEP_ALLOWANCE = 1.1  # ... and change frame to frame at most this much more (where ranks alone cannot match)
+CLOSURE_APPROACH = 0.5  # the frame beside a closure keeps this share of its opening above the closed one
 PAUSE_REST_S = 0.2  # seconds: a closed stretch without speech this long is a pause, where the mouth rests ...
 PAUSE_EDGE_S = 0.08  # ... except this long next to speech, where the lips close (a stop's closure before it)
 
@@ -110,6 +111,7 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
             # included), moving as smoothly frame to frame as their own lips
             t_open = rank_matched(m.opening, open_frames, m.closed, src, t_open, step)
             t_open = match_spread(t_open, open_frames, float(o_lo), SPREAD_ALLOWANCE * float(np.std(descriptors[:, 0])))
+            t_open = approach_closures(t_open, m.closed, closed_opening)
             ranked = True
         else:
             # move like this speaker moves: as smooth frame to frame as their own lips, closures kept shut
@@ -145,6 +147,17 @@ def match_spread(opening: np.ndarray, open_frames: np.ndarray, rest: float, spre
         else:
             lo = mid
     return shrunk(lo)
+
+
+def approach_closures(opening: np.ndarray, closed: np.ndarray, closed_opening: float) -> np.ndarray:
+    """The frame before a closure halfway between its own opening and the closed one: after the mapping
+    by rank a closure would otherwise be a one-frame dip between open mouths, which the lips (and the face
+    mesh that checks them) do not follow. ``opening``: (n,) face units; ``closed``: bool (n,)."""
+    near = np.zeros_like(closed)
+    near[:-1] = closed[1:] & ~closed[:-1]  # the frame before: lips close gradually, and open at once (the release)
+    out = opening.copy()
+    out[near] = closed_opening + CLOSURE_APPROACH * (opening[near] - closed_opening)
+    return out
 
 
 def resting(mouth: MouthTrack) -> np.ndarray:
