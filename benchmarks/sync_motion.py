@@ -16,7 +16,7 @@ Without ``--clip`` it runs on generated clips: a talking clip (the astronaut pho
 vowel-like speech, and the moving photo with vowel-like speech (a still mouth: its spread is printed,
 marked ``still``; a source that never moves its mouth makes the ratio large by design). The spread is
 printed on every clip. Real footage is what these figures are for: ``--clip VIDEO AUDIO`` (repeatable).
-Usage: python benchmarks/sync_motion.py [--clip VIDEO AUDIO]... [--seconds 6]
+Usage: python benchmarks/sync_motion.py [--clip VIDEO AUDIO]... [--seconds 6] [--expression-scale 1]
 """
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--clip", nargs=2, action="append", metavar=("VIDEO", "AUDIO"), default=[],
                     help="dub this clip with this speech and measure it (repeatable)")
     ap.add_argument("--seconds", type=float, default=6.0, help="length of the generated clip")
+    ap.add_argument("--expression-scale", type=float, default=1.0, help="the dubs' --expression-scale (0-3)")
     args = ap.parse_args()
 
     from retalk.evaluate.mouth_motion import mouth_motion
@@ -72,7 +73,7 @@ def main() -> None:
         print(f"{'clip':24s} {'frames':>6s} {'source spread':>13s} {'spread':>12s} {'change':>7s} {'p99':>6s} {'aligned':>8s}")
         for n, (face, audio) in enumerate(clips):
             out = tmp / f"out_{n}.mp4"
-            sync(face, audio, out, SyncOptions(progress=False))
+            sync(face, audio, out, SyncOptions(progress=False, expression_scale=args.expression_scale))
             try:
                 r = mouth_motion(face, out)
             except ValueError as exc:  # a photo, or no face in the source
