@@ -45,7 +45,8 @@ def _generated(tmp: Path, seconds: float) -> list[tuple[Path, Path]]:
     own = synthesize("Well, I think a long walk by the water is the best part of my day; you see the boats go by.")
     write_wav(tmp / "own.wav", own.samples, own.sample_rate)
     talking = tmp / "talking.mp4"
-    animate(photo, tmp / "own.wav", talking, AnimateOptions(size=512, phones=own.phones, recognize=False, progress=False))
+    animate(photo, tmp / "own.wav", talking,
+            AnimateOptions(size=512, phones=own.phones, recognize=False, progress=False))
     other = synthesize("So we drove all the way down to the coast, and my brother kept talking about his car.",
                        voice="en-us+f2")
     write_wav(tmp / "synthesized.wav", other.samples, other.sample_rate)
