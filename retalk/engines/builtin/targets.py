@@ -43,7 +43,7 @@ CLOSED_OPENING = 0.005  # face units: a closure's opening is at most this (the l
 SCALED_MARGIN = 0.5  # a scaled opening is at most the widest source opening plus this fraction of the range
 SPREAD_ALLOWANCE = 1.15  # the dub's openings may spread this much more than the speaker's own, no more
 STEP_ALLOWANCE = 1.1  # ... and change frame to frame at most this much more (where ranks alone cannot match)
-CLOSURE_APPROACH = 0.5  # the frame beside a closure keeps this share of its opening above the closed one
+CLOSURE_APPROACH = 0.5  # the frame before a closure keeps this share of its opening above the closed one
 PAUSE_REST_S = 0.2  # seconds: a closed stretch without speech this long is a pause, where the mouth rests ...
 PAUSE_EDGE_S = 0.08  # ... except this long next to speech, where the lips close (a stop's closure before it)
 
@@ -97,10 +97,10 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
     # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
     closed_opening = min(o_lo, float(descriptors[:, 0].min()), CLOSED_OPENING)
     t_open = np.where(m.closed, closed_opening, t_open)
-    if varied:
-        # in a pause the mouth rests at the speaker's own rest opening, as theirs does: closing it fully in every
-        # pause would spread the openings wider than the speaker's own whenever their lips rest parted
-        t_open = np.where(resting(m), o_lo, t_open)
+    rest = resting(m) if varied else np.zeros(len(m), bool)
+    # in a pause the mouth rests at the speaker's own rest opening, as theirs does: closing it fully in every
+    # pause would spread the openings wider than the speaker's own whenever their lips rest parted
+    t_open = np.where(rest, o_lo, t_open)
     ranked = False  # openings mapped by rank (the track's amplitude cancelled: applied again below)
     if varied:
         open_frames = ~m.closed & (m.opening > 0)
@@ -110,7 +110,8 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
             # the speech's openings take this speaker's whole distribution of openings (their widest
             # included), moving as smoothly frame to frame as their own lips
             t_open = rank_matched(m.opening, open_frames, m.closed, src, t_open, step)
-            t_open = match_spread(t_open, open_frames, float(o_lo), SPREAD_ALLOWANCE * float(np.std(descriptors[:, 0])))
+            spread = SPREAD_ALLOWANCE * float(np.std(descriptors[:, 0]))
+            t_open = match_spread(t_open, open_frames, float(o_lo), spread)
             t_open = approach_closures(t_open, m.closed, closed_opening)
             ranked = True
         else:
@@ -118,7 +119,7 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
             t_open = match_smoothness(t_open, m.closed, step)
     if ranked and m.amplitude != 1.0:
         top = float(descriptors[:, 0].max()) + SCALED_MARGIN * (o_hi - o_lo)
-        t_open = scale_openings(t_open, m.closed, m.amplitude, float(o_lo), closed_opening, top)
+        t_open = scale_openings(t_open, m.closed & ~rest, m.amplitude, float(o_lo), closed_opening, top)
     t_width = w_mid + m.width * w_half
     return Targets(t_open, t_width, m.closed, o_lo, o_hi, w_half, bool(varied))
 
