@@ -13,6 +13,21 @@ import numpy as np
 from retalk.compose.blend import feather, polygon_mask
 
 
+TEETH_MAX = 235.0  # no channel of painted teeth is brighter (teeth are never paper-white on camera)
+TEETH_LIFT = 1.3  # teeth derived from the skin: this much brighter than its mean ...
+TEETH_SKIN_TINT = 0.3  # ... keeping this share of the skin's own hue over a neutral ivory
+IVORY = (1.0, 0.97, 0.88)  # relative R, G, B of the ivory
+
+
+def teeth_from_skin(skin_rgb: np.ndarray) -> np.ndarray:
+    """Teeth colour (RGB float32, 0-255) for a face whose own teeth are not seen: a brightened, mostly neutral
+    ivory carrying some of the skin's hue, so it follows the picture's white balance and exposure."""
+    skin = np.asarray(skin_rgb, np.float32)
+    lum = max(float(skin.mean()), 1.0)
+    tone = (1 - TEETH_SKIN_TINT) * np.array(IVORY, np.float32) + TEETH_SKIN_TINT * skin / lum
+    return np.minimum(tone * lum * TEETH_LIFT, TEETH_MAX).astype(np.float32)
+
+
 def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb: np.ndarray,
                         skin_rgb: np.ndarray, iod: float, teeth_rgb: np.ndarray | None = None,
                         reveal: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +69,6 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
         return np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
     lip = np.asarray(lip_rgb, np.float32)
     skin = np.asarray(skin_rgb, np.float32)
-    bright = float(np.clip(skin.mean() / 170.0, 0.45, 1.3))
     cavity = np.clip(lip * np.array([0.26, 0.12, 0.12]) + 4, 0, 255)
     img = np.empty((h, w, 3), np.float32)
     img[:] = cavity
@@ -67,8 +81,7 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
     radial = np.clip(1 - np.abs(xs - mid_x) / half_w, 0, 1)[None, :]
     img *= (1.0 - 0.45 * radial[..., None])
     open_px = float(gap.max())
-    teeth = np.clip(np.array([226, 220, 208], np.float32) * bright, 0, 255) if teeth_rgb is None else \
-        np.clip(np.asarray(teeth_rgb, np.float32) * 1.05, 0, 255)
+    teeth = np.minimum(teeth_from_skin(skin) if teeth_rgb is None else np.asarray(teeth_rgb, np.float32), TEETH_MAX)
     # upper teeth: a band hanging from the upper inner lip, narrower than the mouth
     up_y = np.interp(xs, upper[:, 0], upper[:, 1]) if upper[0, 0] < upper[-1, 0] else np.interp(xs, upper[::-1, 0], upper[::-1, 1])
     lo_y = np.interp(xs, lower[:, 0], lower[:, 1]) if lower[0, 0] < lower[-1, 0] else np.interp(xs, lower[::-1, 0], lower[::-1, 1])
