@@ -3,7 +3,9 @@
 Used when a still photo, or a clip whose speaker never opens their mouth,
 has to show an open mouth. Colours are derived from the face itself: the
 cavity from the lips, the teeth from the skin's brightness, so the result
-follows the picture's white balance and exposure.
+follows the picture's white balance and exposure. Painted teeth are never
+paper-white (``TEETH_MAX``): the speaker's own teeth colour where the picture
+shows teeth, else an ivory lifted from the skin with some of its hue.
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ IVORY = (1.0, 0.97, 0.88)  # relative R, G, B of the ivory
 
 def teeth_from_skin(skin_rgb: np.ndarray) -> np.ndarray:
     """Teeth colour (RGB float32, 0-255) for a face whose own teeth are not seen: a brightened, mostly neutral
-    ivory carrying some of the skin's hue, so it follows the picture's white balance and exposure."""
+    ivory carrying some of the skin's hue, so it follows the picture's white balance and exposure. Painted teeth are never
+paper-white (``TEETH_MAX``): the speaker's own teeth colour where the picture
+shows teeth, else an ivory lifted from the skin with some of its hue."""
     skin = np.asarray(skin_rgb, np.float32)
     lum = max(float(skin.mean()), 1.0)
     tone = (1 - TEETH_SKIN_TINT) * np.array(IVORY, np.float32) + TEETH_SKIN_TINT * skin / lum
@@ -97,7 +101,7 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
     img = img * (1 - a_up[..., None]) + tooth_img * a_up[..., None]
     # lower teeth, only when wide open: a narrower band above the lower lip, in the shadow of the upper jaw
     if open_px > 0.16 * iod:
-        lt_h = min(0.2 * open_px, 0.055 * iod)
+        lt_h = min(0.15 * open_px, 0.045 * iod)
         span_lo = np.clip(1 - (np.abs(xs - mid_x) / (0.6 * half_w)) ** 4, 0, 1)[None, :]
         top = lo_y[None, :] - lt_h * span_lo
         band_lo = ((ys <= lo_y[None, :] + 2) & (ys >= top)).astype(np.float32) * (span_lo > 0.05)
@@ -109,7 +113,7 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
         tongue = np.clip(lip * np.array([0.55, 0.3, 0.3]), 0, 255)
         cy = lo_y[None, :] - lt_h - 0.1 * open_px
         d = ((xs[None, :] - mid_x) / (0.55 * half_w)) ** 2 + ((ys - cy) / max(0.22 * open_px, 1.0)) ** 2
-        a_t = np.clip(1.2 - d, 0, 1) * 0.5
+        a_t = np.clip(1.2 - d, 0, 1) * 0.75
         img = img * (1 - a_t[..., None]) + tongue * a_t[..., None]
         img = img * (1 - a_lo[..., None]) + lo_teeth * a_lo[..., None]
     alpha = feather(inside.astype(np.float32) / 255.0, max(0.5, 0.004 * iod))
