@@ -214,7 +214,7 @@ class EyelidRenderer:
         if len(lpx) >= 8:
             llum = lpx.mean(1)
             lash = lpx[llum <= np.percentile(llum, 15)].mean(0)
-            lash = 0.5 * lash + 0.5 * lash.mean()  # lashes are dark and nearly grey
+            lash = 0.8 * lash + 0.2 * lash.mean()  # lashes are dark and less colourful than the skin
         else:
             lash = skin * 0.3
         lash = np.minimum(lash, skin * 0.45)
