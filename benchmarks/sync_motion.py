@@ -13,10 +13,10 @@ source on the same frames:
 
 Without ``--clip`` it runs on generated clips: a talking clip (the astronaut photo animated by
 ``retalk animate`` speaking its own synthesized sentence) dubbed with another synthesized voice and with
-vowel-like speech, and the moving photo (a still mouth: its spread is printed, marked ``still``, but a
-source that never moves its mouth makes the ratio large by design). The spread is printed on every clip.
-Real footage is what these figures are for: ``--clip VIDEO AUDIO`` (repeatable).
-Usage: python benchmarks/sync_motion.py [--clip VIDEO AUDIO]... [--seconds 6]
+vowel-like speech, and the moving photo with vowel-like speech (a still mouth: its spread is printed,
+marked ``still``; a source that never moves its mouth makes the ratio large by design). The spread is
+printed on every clip. Real footage is what these figures are for: ``--clip VIDEO AUDIO`` (repeatable).
+Usage: python benchmarks/sync_motion.py [--clip VIDEO AUDIO]... [--seconds 6] [--expression-scale 1]
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _generated(tmp: Path, seconds: float) -> list[tuple[Path, Path]]:
-    """Generated (video, speech) pairs: a talking clip with a synthesized sentence and vowel-like speech, and the
-    moving photo with vowel-like speech."""
+    """Generated (video, speech) pairs: the talking clip with a synthesized sentence and with vowel-like speech,
+    and the moving photo with vowel-like speech."""
     import cv2
 
     from retalk.media import write_wav
@@ -45,7 +45,8 @@ def _generated(tmp: Path, seconds: float) -> list[tuple[Path, Path]]:
     own = synthesize("Well, I think a long walk by the water is the best part of my day; you see the boats go by.")
     write_wav(tmp / "own.wav", own.samples, own.sample_rate)
     talking = tmp / "talking.mp4"
-    animate(photo, tmp / "own.wav", talking, AnimateOptions(size=512, phones=own.phones, recognize=False, progress=False))
+    animate(photo, tmp / "own.wav", talking,
+            AnimateOptions(size=512, phones=own.phones, recognize=False, progress=False))
     other = synthesize("So we drove all the way down to the coast, and my brother kept talking about his car.",
                        voice="en-us+f2")
     write_wav(tmp / "synthesized.wav", other.samples, other.sample_rate)
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--clip", nargs=2, action="append", metavar=("VIDEO", "AUDIO"), default=[],
                     help="dub this clip with this speech and measure it (repeatable)")
     ap.add_argument("--seconds", type=float, default=6.0, help="length of the generated clip")
+    ap.add_argument("--expression-scale", type=float, default=1.0, help="the dubs' --expression-scale (0-3)")
     args = ap.parse_args()
 
     from retalk.evaluate.mouth_motion import mouth_motion
@@ -72,11 +74,11 @@ def main() -> None:
         print(f"{'clip':24s} {'frames':>6s} {'source spread':>13s} {'spread':>12s} {'change':>7s} {'p99':>6s} {'aligned':>8s}")
         for n, (face, audio) in enumerate(clips):
             out = tmp / f"out_{n}.mp4"
-            sync(face, audio, out, SyncOptions(progress=False))
+            sync(face, audio, out, SyncOptions(progress=False, expression_scale=args.expression_scale))
             try:
                 r = mouth_motion(face, out)
             except ValueError as exc:  # a photo, or no face in the source
-                print(f"{face.name[:24]:24s} {exc}")
+                print(f"{face.stem[:24]:24s} {exc}")
                 continue
             still = math.isnan(r.spread_ratio) or r.source_spread < 0.01  # a photo, or a speaker who never talks
             spread = f"{r.spread_ratio:.2f}" + (" still" if still else "")

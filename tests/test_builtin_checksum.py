@@ -17,6 +17,17 @@ How the literals were produced: ``_digest`` of each render, printed by running t
 BLAS thread, then committed before the split. The input digests (landmarks from the face tracker and the mouth
 targets) were recorded on the same runs; where the tracker gives other landmarks (another CPU, another
 mediapipe), the output cannot be compared and the test says so and skips.
+
+The video's two digests were recorded again with the articulation change (issue 15, items 1-2): without
+phones the mouth track's openings are shaded by vowel height (F1), and the speaker's targets are rank-matched
+after smoothing with their spread bounded, so both the input (mouth targets) and output change; the photo's
+render (exact phones, one mouth shape) is unchanged. The new render was checked on a contact sheet (lips
+closed and meeting on closures, open with teeth on the open syllables) before the literals were replaced.
+Re-pinned for issue 15 (clean lips): the engine now removes tooth specks around the lips, draws a thinner, lighter
+line where closed lips meet, and paints teeth that are never paper-white; the photo's output changed, and with it
+the video's input (its source frames are the photo's render) and output. Printed twice (once with one BLAS
+thread), identical, after the new frames were looked at on contact sheets. The video's digests were printed
+again when both changes met on main (each alone had been checked on contact sheets).
 """
 from __future__ import annotations
 
@@ -34,11 +45,11 @@ SIZE = 256  # frame width and height, pixels
 FPS = 25.0
 RATE = 16000  # audio sample rate, Hz
 
-# recorded before the split (see the module docstring)
+# see the module docstring
 PHOTO_INPUT = "9fc78f4a8ea0b719"
-PHOTO_OUTPUT = "9ac7a62f42e97668"
-VIDEO_INPUT = "6699f475b142ef3d"
-VIDEO_OUTPUT = "a950a54f34e490a6"
+PHOTO_OUTPUT = "01beefa2ac315525"
+VIDEO_INPUT = "69eac4eed223c356"
+VIDEO_OUTPUT = "5a30bdf87dca3f39"
 
 
 def _digest(*arrays: np.ndarray) -> str:

@@ -105,3 +105,39 @@ def test_lip_contact_covers_squeezed_teeth_and_specks():
     assert np.array_equal(out[:5], fg[:5])  # skin away from the mouth untouched
     weak = lip_contact(fg.copy(), upper, lower, mouth, iod, 0.0)
     assert np.allclose(weak, fg)  # strength 0: nothing painted
+
+
+@pytest.mark.parametrize("skin", [(235, 205, 190), (120, 80, 60), (170, 150, 165)])
+def test_painted_teeth_follow_the_skin_and_are_never_paper_white(skin):
+    """A face without visible teeth: teeth brighter than the skin, below 240 in every channel, carrying its hue."""
+    from retalk.compose.interior import synthesize_interior
+
+    upper = np.stack([np.linspace(40, 160, 13), np.full(13, 50.0)], 1)
+    lower = np.stack([np.linspace(40, 160, 13), 50 + 40 * np.sin(np.linspace(0, np.pi, 13))], 1)
+    img, alpha = synthesize_interior((140, 200), upper, lower, np.array([150.0, 70, 70]), np.array(skin, float),
+                                     100.0, None)
+    teeth = img[52:56, 95:105].reshape(-1, 3).mean(0)  # just under the upper lip, mid-mouth
+    throat = img[75:82, 95:105].reshape(-1, 3).mean(0)
+    assert teeth.max() < 240 and teeth.mean() > 1.1 * np.mean(skin) * 0.9
+    assert throat.mean() < 0.35 * teeth.mean()  # a dark cavity behind them
+    order = np.argsort(skin)
+    assert teeth[order[-1]] >= teeth[order[0]]  # the skin's warmest channel stays the teeth's warmer one
+
+
+def test_bright_specks_on_the_lips_go_teeth_inside_stay():
+    from retalk.compose.specks import remove_bright_specks
+
+    h, w, iod = 80, 140, 100.0
+    fg = np.full((h, w, 3), (200, 160, 140), np.float32)
+    xs = np.linspace(30, 110, 11)
+    arc = np.sin(np.linspace(0, np.pi, 11))
+    inner = np.concatenate([np.stack([xs, 40 - 4 * arc], 1), np.stack([xs[::-1], 40 + 4 * arc], 1)])
+    outer = np.concatenate([np.stack([xs, 40 - 12 * arc], 1), np.stack([xs[::-1], 40 + 14 * arc], 1)])
+    fg[polygon_mask((h, w), outer) > 128] = (170, 90, 90)
+    fg[polygon_mask((h, w), inner) > 128] = (235, 230, 220)  # teeth
+    fg[50:52, 70:72] = 250  # a speck on the lower lip
+    fg[30, 60] = 250  # one on the upper lip
+    out = remove_bright_specks(fg, inner, outer, iod)
+    assert out[50:52, 70:72].mean() < 190 and out[30, 60].mean() < 190
+    assert np.array_equal(out[39:42, 60:80], fg[39:42, 60:80])  # the teeth are untouched
+    assert np.array_equal(out[:10], fg[:10])

@@ -3,7 +3,9 @@
 Used when a still photo, or a clip whose speaker never opens their mouth,
 has to show an open mouth. Colours are derived from the face itself: the
 cavity from the lips, the teeth from the skin's brightness, so the result
-follows the picture's white balance and exposure.
+follows the picture's white balance and exposure. Painted teeth are never
+paper-white (``TEETH_MAX``): the speaker's own teeth colour where the picture
+shows teeth, else an ivory lifted from the skin with some of its hue.
 """
 from __future__ import annotations
 
@@ -11,6 +13,23 @@ import cv2
 import numpy as np
 
 from retalk.compose.blend import feather, polygon_mask
+
+
+TEETH_MAX = 235.0  # no channel of painted teeth is brighter (teeth are never paper-white on camera)
+TEETH_LIFT = 1.3  # teeth derived from the skin: this much brighter than its mean ...
+TEETH_SKIN_TINT = 0.3  # ... keeping this share of the skin's own hue over a neutral ivory
+IVORY = (1.0, 0.97, 0.88)  # relative R, G, B of the ivory
+
+
+def teeth_from_skin(skin_rgb: np.ndarray) -> np.ndarray:
+    """Teeth colour (RGB float32, 0-255) for a face whose own teeth are not seen: a brightened, mostly neutral
+    ivory carrying some of the skin's hue, so it follows the picture's white balance and exposure. Painted teeth are never
+paper-white (``TEETH_MAX``): the speaker's own teeth colour where the picture
+shows teeth, else an ivory lifted from the skin with some of its hue."""
+    skin = np.asarray(skin_rgb, np.float32)
+    lum = max(float(skin.mean()), 1.0)
+    tone = (1 - TEETH_SKIN_TINT) * np.array(IVORY, np.float32) + TEETH_SKIN_TINT * skin / lum
+    return np.minimum(tone * lum * TEETH_LIFT, TEETH_MAX).astype(np.float32)
 
 
 def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb: np.ndarray,
@@ -54,7 +73,6 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
         return np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
     lip = np.asarray(lip_rgb, np.float32)
     skin = np.asarray(skin_rgb, np.float32)
-    bright = float(np.clip(skin.mean() / 170.0, 0.45, 1.3))
     cavity = np.clip(lip * np.array([0.26, 0.12, 0.12]) + 4, 0, 255)
     img = np.empty((h, w, 3), np.float32)
     img[:] = cavity
@@ -67,8 +85,7 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
     radial = np.clip(1 - np.abs(xs - mid_x) / half_w, 0, 1)[None, :]
     img *= (1.0 - 0.45 * radial[..., None])
     open_px = float(gap.max())
-    teeth = np.clip(np.array([226, 220, 208], np.float32) * bright, 0, 255) if teeth_rgb is None else \
-        np.clip(np.asarray(teeth_rgb, np.float32) * 1.05, 0, 255)
+    teeth = np.minimum(teeth_from_skin(skin) if teeth_rgb is None else np.asarray(teeth_rgb, np.float32), TEETH_MAX)
     # upper teeth: a band hanging from the upper inner lip, narrower than the mouth
     up_y = np.interp(xs, upper[:, 0], upper[:, 1]) if upper[0, 0] < upper[-1, 0] else np.interp(xs, upper[::-1, 0], upper[::-1, 1])
     lo_y = np.interp(xs, lower[:, 0], lower[:, 1]) if lower[0, 0] < lower[-1, 0] else np.interp(xs, lower[::-1, 0], lower[::-1, 1])
@@ -84,7 +101,7 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
     img = img * (1 - a_up[..., None]) + tooth_img * a_up[..., None]
     # lower teeth, only when wide open: a narrower band above the lower lip, in the shadow of the upper jaw
     if open_px > 0.16 * iod:
-        lt_h = min(0.2 * open_px, 0.055 * iod)
+        lt_h = min(0.15 * open_px, 0.045 * iod)
         span_lo = np.clip(1 - (np.abs(xs - mid_x) / (0.6 * half_w)) ** 4, 0, 1)[None, :]
         top = lo_y[None, :] - lt_h * span_lo
         band_lo = ((ys <= lo_y[None, :] + 2) & (ys >= top)).astype(np.float32) * (span_lo > 0.05)
@@ -96,7 +113,7 @@ def _paint(shape: tuple[int, int], upper: np.ndarray, lower: np.ndarray, lip_rgb
         tongue = np.clip(lip * np.array([0.55, 0.3, 0.3]), 0, 255)
         cy = lo_y[None, :] - lt_h - 0.1 * open_px
         d = ((xs[None, :] - mid_x) / (0.55 * half_w)) ** 2 + ((ys - cy) / max(0.22 * open_px, 1.0)) ** 2
-        a_t = np.clip(1.2 - d, 0, 1) * 0.5
+        a_t = np.clip(1.2 - d, 0, 1) * 0.75
         img = img * (1 - a_t[..., None]) + tongue * a_t[..., None]
         img = img * (1 - a_lo[..., None]) + lo_teeth * a_lo[..., None]
     alpha = feather(inside.astype(np.float32) / 255.0, max(0.5, 0.004 * iod))

@@ -21,9 +21,9 @@ MIN_LIP_PX = 12  # fewest lip pixels outside the band to take the lips' colour f
 SPECK_MEDIAN_PX = 5  # neighbourhood (pixels) a speck is compared with
 SPECK_DARKNESS = 90  # a speck: R + G + B this many levels (0-255 each) below its neighbourhood's median
 LINE_PERCENTILE = 30  # the contact line's colour: this percentile of the lips' colour ...
-LINE_DARKNESS = 0.55  # ... times this
-LINE_THICKNESS_IOD = 0.035  # contact line width (at least 1 pixel) ...
-LINE_BLUR_IOD = 0.012  # ... softened by a Gaussian of this sigma (at least LINE_BLUR_MIN_PX)
+LINE_DARKNESS = 0.7  # ... times this
+LINE_THICKNESS_IOD = 0.012  # contact line width (at least 1 pixel) ...
+LINE_BLUR_IOD = 0.006  # ... softened by a Gaussian of this sigma (at least LINE_BLUR_MIN_PX)
 LINE_BLUR_MIN_PX = 0.6
 
 

@@ -8,13 +8,17 @@ phrase boundaries), about one in twelve is a double blink, and the shape is
 asymmetric like a real one: the lid falls in ~90 ms, stays ~40 ms and rises
 in ~180 ms.
 
-**Drawing** (:class:`EyelidRenderer`): for each eye a small triangle mesh over
-the lids, the brow and a fixed outer ring is warped with the upper-lid contour
-moved down onto the lower lid (which rises a little), the fold above the lid
-following part of the way; the triangulation is fixed (computed on the open
-eye), so the mesh never flips. The newly covered part of the eye is then
-painted with the lid's own skin colour (sampled above the lid in the photo,
-darker towards the lashes), and a soft lash line is drawn along the closed lid.
+**Drawing** (:class:`EyelidRenderer`): the upper lid slides down over a still
+eyeball. For each eye a small triangle mesh over the lids, the brow and a fixed
+outer ring is warped with the upper-lid contour moved down onto the lower lid
+(which rises a little), the fold above the lid following part of the way; the
+triangulation is fixed (computed on the open eye), so the mesh never flips.
+What is left of the opening shows the eyeball unmoved (the iris is covered from
+above, never squeezed); the band the lid swept over is painted opaque with the
+lid's skin (its colour, darker towards the lashes, with the fine texture of the
+skin above the eye), and one lash line, coloured from the photo's own darkest
+lash pixels, is drawn along the lid margin. From closure ``SHUT`` on the lids
+meet and no eyeball is left.
 """
 from __future__ import annotations
 
@@ -31,6 +35,12 @@ from retalk.face import landmarks as L
 from retalk.speech.mouth import FEATURE_RATE, acoustic_features, aperture
 
 log = logging.getLogger(__name__)
+
+TEXTURE_GAIN = 0.5  # share of the skin's fine texture (sampled above the eye) kept on the closing lid ...
+TEXTURE_CLIP = 12.0  # ... each channel's detail clipped to this many levels (a brow hair never becomes a lash)
+SHUT = 0.97  # from this closure on, the lids meet and no eyeball shows between them ...
+SHUT_RAMP = 0.07  # ... fading out over this much closure before it
+TONE_CLIP = 20.0  # the lid's paint follows the local skin tone above the eye within this many levels of its median
 
 
 @dataclass(frozen=True)
@@ -197,11 +207,16 @@ class EyelidRenderer:
             skin = np.median(px[(lum >= lo_) & (lum <= hi_)], axis=0)
         else:
             skin = np.array([190.0, 150.0, 130.0])
-        eye_poly = np.concatenate([lm[[eye.corners[0]]], lm[list(eye.upper)], lm[[eye.corners[1]]],
-                                   lm[list(eye.lower)][::-1]])
-        em = polygon_mask(image.shape[:2], eye_poly) > 128
-        epx = image[em].astype(np.float32)
-        lash = np.percentile(epx, 8, axis=0) if len(epx) >= 8 else skin * 0.3
+        # lashes: the darkest pixels (by brightness, so never the iris's colour) between the lid margin and the fold
+        margin_poly = np.concatenate([lm[[eye.corners[0]]], lm[list(eye.upper)], lm[[eye.corners[1]]],
+                                      lm[list(eye.fold)][::-1]])
+        lpx = image[polygon_mask(image.shape[:2], margin_poly) > 128].astype(np.float32)
+        if len(lpx) >= 8:
+            llum = lpx.mean(1)
+            lash = lpx[llum <= np.percentile(llum, 15)].mean(0)
+            lash = 0.8 * lash + 0.2 * lash.mean()  # lashes are dark and less colourful than the skin
+        else:
+            lash = skin * 0.3
         lash = np.minimum(lash, skin * 0.45)
         return _EyeModel(eye, idx, self.RING, tri, skin, lash)
 
@@ -237,35 +252,44 @@ class EyelidRenderer:
         if x1 - x0 < 4 or y1 - y0 < 4:
             return
         off = np.array([x0, y0], np.float64)
+        still = frame[y0:y1, x0:x1].astype(np.float32)  # the eye as it is: the lid slides over a still eyeball
         warp = TriangleWarp(tgt - off, (x1 - x0, y1 - y0), step=1, triangles=m.triangles, keep_triangles=True)
         roi = warp.warp(frame, src, border=cv2.BORDER_REFLECT).astype(np.float32)
         # outside the mesh (beyond the fixed ring) the picture is unchanged
         outside = warp.ids == 0
-        roi[outside] = frame[y0:y1, x0:x1][outside]
-        # paint the newly covered eye with lid skin
+        roi[outside] = still[outside]
+        rh, rw = y1 - y0, x1 - x0
         new_up = tgt[k:k + n_up] - off
         new_lo = tgt[k + n_up:k + 2 * n_up] - off
         c0, c1 = lm[eye.corners[0]] - off, lm[eye.corners[1]] - off
         old_up = up - off
-        cover = np.concatenate([[c0], old_up, [c1], new_up[::-1]])
-        aperture_poly = np.concatenate([[c0], new_up, [c1], new_lo[::-1]])
-        rh, rw = y1 - y0, x1 - x0
-        mask = np.maximum(polygon_mask((rh, rw), cover), polygon_mask((rh, rw), aperture_poly)).astype(np.float32) / 255
-        mask = feather(mask, max(0.6, 0.012 * self.iod))
-        # shading: darker towards the lash line, the lid's curvature towards the corners
+        edge = max(0.5, 0.006 * self.iod)  # anti-aliasing of the lid margins (pixels)
+        # what is left of the opening shows the eyeball unmoved (the warp would squeeze the iris into it)
+        opening = feather(polygon_mask((rh, rw), np.concatenate([[c0], new_up, [c1], new_lo[::-1]])) / np.float32(255), edge)
+        opening *= np.float32(np.clip((SHUT - b) / SHUT_RAMP, 0.0, 1.0))  # the lids meet: no eyeball left
+        roi = roi * (1 - opening[..., None]) + still * opening[..., None]
+        # the band the upper lid swept over is lid skin, opaque: the lid's colour, darker towards the lashes,
+        # with the fine texture of the skin above the eye (the warped picture there holds stretched lashes)
+        swept = polygon_mask((rh, rw), np.concatenate([[c0], old_up, [c1], new_up[::-1]])) / np.float32(255)
+        swept = feather(swept, edge) * (1 - opening)
         ys, xs = np.mgrid[0:rh, 0:rw].astype(np.float32)
         lash_y = np.interp(xs, *_sorted_xy(np.concatenate([[c0], new_up, [c1]])))
         top_y = np.interp(xs, *_sorted_xy(np.concatenate([[c0], old_up, [c1]])))
+        fold_y = np.interp(xs, *_sorted_xy(lm[list(eye.fold)] - off))
         depth = np.clip((ys - top_y) / np.maximum(lash_y - top_y, 1.0), 0, 1)
         cx0, cx1 = sorted([c0[0], c1[0]])
         across = np.clip(np.abs(xs - 0.5 * (cx0 + cx1)) / max(0.5 * (cx1 - cx0), 1.0), 0, 1)
         shade = (1.0 - 0.14 * depth ** 2) * (1.0 - 0.10 * across ** 2)
-        # keep some of the photo's own texture (fine detail) under the paint
-        detail = roi - cv2.GaussianBlur(roi, (0, 0), max(1.0, 0.03 * self.iod))
-        paint = m.skin[None, None, :] * shade[..., None] + 0.35 * detail
-        alpha = mask * np.clip(b * 1.15, 0.0, 1.0) * 0.97
-        roi = roi * (1 - alpha[..., None]) + paint * alpha[..., None]
-        # lash line along the closing lid
+        map_y = (ys - np.maximum(lash_y - fold_y, 0.0) - 1.0).astype(np.float32)
+        skin_src = cv2.remap(still, xs, map_y, cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT)
+        smooth = cv2.GaussianBlur(skin_src, (0, 0), max(1.0, 0.03 * self.iod))
+        detail = np.clip(skin_src - smooth, -TEXTURE_CLIP, TEXTURE_CLIP)
+        # the local skin tone above the eye, kept near the lid's own colour (a brow never darkens the lid)
+        base = m.skin[None, None, :] + np.clip(smooth - m.skin[None, None, :], -TONE_CLIP, TONE_CLIP)
+        paint = base * shade[..., None] + TEXTURE_GAIN * detail
+        roi = roi * (1 - swept[..., None]) + paint * swept[..., None]
+        # one lash line along the lid margin, fading in as the lid covers the eye's own lashes
         line = np.zeros((rh, rw), np.float32)
         pts = np.concatenate([[c0], new_up, [c1]])
         thick = max(1, int(round(0.028 * self.iod)))
@@ -274,7 +298,7 @@ class EyelidRenderer:
         ramp = np.clip((xs - cx0) / max(cx1 - cx0, 1.0), 0, 1)
         ramp = 1 - ramp if c0[0] < c1[0] else ramp  # corners[0] is the outer corner
         line = cv2.GaussianBlur(line, (0, 0), max(0.5, 0.01 * self.iod)) * (0.45 + 0.55 * ramp)
-        la = np.clip(line * 1.3, 0, 1) * np.clip((b - 0.35) / 0.5, 0, 1) * 0.85
+        la = np.clip(line * 1.3, 0, 1) * np.clip(b / 0.3, 0, 1) * 0.85
         roi = roi * (1 - la[..., None]) + m.lash[None, None, :] * la[..., None]
         frame[y0:y1, x0:x1] = np.clip(roi + 0.5, 0, 255).astype(np.uint8)
 

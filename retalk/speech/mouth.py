@@ -6,7 +6,9 @@ Two sources are combined:
   band, where the first formants carry most energy when the jaw is open, gives
   a continuous aperture; short deep dips of that level inside speech are stop
   closures and nasal murmurs (p, b, m and their neighbours), where the lips
-  close. This holds for natural and synthesized speech alike.
+  close. This holds for natural and synthesized speech alike. Without exact phones, how open a vowel
+  is comes from its first formant, calibrated per recording (:mod:`retalk.speech.vowel_cues`): a loud
+  i or u stays smaller than a loud a, whatever the voice.
 * **Phones** with times, when known: the synthesizer's own phoneme events
   (exact) or a recognizer's phones (noisy). Visemes give lip width (spread vs
   rounded) and a per-class opening; bilabials force a closure.
@@ -26,6 +28,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
 from retalk.dsp import runs, stft
 from retalk.speech.types import Phone, Viseme
 from retalk.speech.visemes import phone_to_viseme
+from retalk.speech.vowel_cues import VowelCues, vowel_cues
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,20 @@ def aperture(feats: AcousticFeatures, range_db: float = 30.0) -> tuple[np.ndarra
     speech = uniform_filter1d(feats.total_db, 5) > max(floor + 12.0, float(np.percentile(feats.total_db, 95)) - 45.0)
     a = np.clip((band - (top - range_db)) / range_db, 0.0, 1.0) ** 1.3
     return a, speech
+
+
+HEIGHT_FLOOR = 0.3  # a close or unvoiced sound opens the mouth this fraction of what its level alone would
+
+
+def vowel_aperture(ap: np.ndarray, cues: VowelCues) -> np.ndarray:
+    """The level's aperture (100 Hz, [0, 1]) shaded by how open the vowel sounds: ``ap`` times
+    ``HEIGHT_FLOOR + (1 - HEIGHT_FLOOR) * height`` (``height``: F1 calibrated to this recording,
+    :mod:`retalk.speech.vowel_cues`, over 30 ms). A loud i or u stays fairly small, a loud a opens fully,
+    whatever the voice; unvoiced sounds (fricatives, whispers) keep the floor share of their level."""
+    height = uniform_filter1d(cues.height[:len(ap)], 3)
+    if len(height) < len(ap):
+        height = np.pad(height, (0, len(ap) - len(height)))
+    return ap * (HEIGHT_FLOOR + (1.0 - HEIGHT_FLOOR) * height)
 
 
 def _near_silence_db(feats: AcousticFeatures) -> float:
@@ -297,6 +314,8 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
     clo100 = closures(feats, speech100)
     gap100 = _silent_gaps(feats, speech100, min_pause_s)
     ap_f = _to_frames(ap, fps, n_frames, "mean")
+    if not (phones and phones_exact):  # without exact phones, how open a vowel is comes from its sound
+        vow_f = _to_frames(vowel_aperture(ap, vowel_cues(samples, sample_rate, len(ap))), fps, n_frames, "mean")
     speech = _to_frames(speech100.astype(float), fps, n_frames, "mean") > 0.4
     # a closure closes a frame it covers for at least a fifth of the frame (20 ms at 25 fps)
     clo_f = _to_frames(clo100.astype(float), fps, n_frames, "mean") >= 0.2
@@ -309,7 +328,7 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
             opening = np.where(covered, po * (0.55 + 0.55 * ap_f), 0.0)
             closed = pclosed | ~covered
         else:
-            opening = np.where(speech, 0.5 * po + 0.5 * ap_f, 0.0)
+            opening = np.where(speech, 0.5 * po + 0.5 * vow_f, 0.0)
             # an acoustic closure where the recognizer heard another consonant (t, d, k, s, ...) is the
             # tongue, not the lips: the mouth nearly closes instead of closing
             other = _consonant_frames(phones, n_frames, fps, notation)
@@ -318,7 +337,7 @@ def mouth_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: int
             closed = pclosed | (clo_f & ~veto) | rest
         width = pw
     else:
-        opening = np.where(speech, ap_f, 0.0)
+        opening = np.where(speech, vow_f, 0.0)
         closed = clo_f | rest
         width = np.zeros(n_frames)
     # coarticulation: articulators move smoothly (Gaussian, sigma 70 ms); lips approach and leave a closure

@@ -28,6 +28,8 @@ PATCH_SPAN_IOD = 1.2  # a patch's width in inter-ocular distances (its height fo
 TEETH_MIN_PX = 12  # fewest pixels inside the inner lips to look for teeth among
 TEETH_PERCENTILE = 70  # teeth candidates: pixels brighter than this percentile of the mouth's inside ...
 TEETH_MIN_LEVEL = 110  # ... whose mean (0-255) is at least this; else no teeth are visible
+TEETH_OVER_LIPS = 1.15  # teeth pixels are this much brighter than the lips' median ...
+TEETH_CHROMA_SHARE = 0.7  # ... and less colourful (max - min channel) than this share of the lips' own
 
 
 @dataclass(frozen=True)
@@ -157,4 +159,13 @@ def measure_teeth(entry: LibraryEntry, points: np.ndarray) -> np.ndarray | None:
         return None
     lum = px.mean(1)
     bright = px[lum > np.percentile(lum, TEETH_PERCENTILE)]
+    # teeth are brighter and greyer than the lips around them (a closed mouth's inside is lip)
+    lips = entry.crop[(polygon_mask(entry.crop.shape[:2], points[L.LIPS_OUTER]) > 128) & ~inside].astype(np.float32)
+    if len(lips) >= TEETH_MIN_PX:
+        lip = np.median(lips, axis=0)
+        chroma = bright.max(1) - bright.min(1)
+        bright = bright[(bright.mean(1) > TEETH_OVER_LIPS * lip.mean())
+                        & (chroma < TEETH_CHROMA_SHARE * max(float(lip.max() - lip.min()), 1.0))]
+    if len(bright) < TEETH_MIN_PX // 2:
+        return None
     return bright.mean(0) if bright.mean() > TEETH_MIN_LEVEL else None

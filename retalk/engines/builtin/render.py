@@ -19,6 +19,7 @@ import numpy as np
 from retalk.compose.blend import feather, laplacian_blend, match_mean_colour, polygon_mask
 from retalk.compose.interior import synthesize_interior
 from retalk.compose.lip_contact import lip_contact
+from retalk.compose.specks import remove_bright_specks
 from retalk.compose.warp import TriangleWarp
 from retalk.engines.base import Plan, RenderItem
 from retalk.engines.builtin.geometry import ANCHORS, CONTROL, MASK_POINTS, FrameTargets
@@ -206,6 +207,8 @@ class MouthRenderer:
             up_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.UPPER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
             lo_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.LOWER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
             fg = lip_contact(fg, up_c, lo_c, mouth_u8, iod, contact)
+        # teeth pixels carried past the inner lip contour by the warp: white specks on the lips
+        fg = remove_bright_specks(fg, tgt[L.LIPS_INNER] - off, tgt[L.LIPS_OUTER] - off, iod)
         m = feather(mask_u8.astype(np.float32) / 255.0, max(1.0, MASK_FEATHER_IOD * iod))
         out = laplacian_blend(fg, bg.astype(np.float32), m, levels=PYRAMID_LEVELS)
         result = frame.copy() if not frame.flags.writeable else frame

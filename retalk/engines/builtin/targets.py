@@ -2,9 +2,18 @@
 
 The mouth track (:class:`retalk.speech.mouth.MouthTrack`) says 0 = closed … 1 = wide and -1 … 1 for
 narrow … wide. Here those become inner-lip openings and mouth widths in face units (inter-ocular
-distance = 1) within the speaker's own range (5th to 95th percentile over the clip). A speaker who
-moves their mouth gets the speech's openings in their own distribution of openings and their own
-smoothness; a photo (or a speaker who barely moves) gets a typical human range. Closures always
+distance = 1) within the speaker's own range. For a speaker who moves their mouth (:func:`rank_matched`):
+
+1. the track is smoothed (closures pinned) just enough that, after step 2, it changes frame to frame as
+   much as the speaker's own lips;
+2. its open frames take, by rank, the speaker's whole distribution of open-mouth openings, their widest
+   included (mapping after smoothing: smoothing after it would sink the peaks towards the closures);
+3. pauses rest at the speaker's own rest opening (5th percentile, :func:`resting`), closures touch;
+4. when the speech closes the lips on more frames than the footage shows closed, the open frames are
+   drawn towards the rest opening until the openings spread at most :data:`SPREAD_ALLOWANCE` times as
+   widely as the speaker's own (:func:`match_spread`).
+
+A photo (or a speaker who barely moves) gets a typical human range, mapped linearly. Closures always
 bring the lips together.
 
 The expression scale (``MouthTrack.amplitude``): where openings are mapped linearly (a photo, or too few
@@ -30,9 +39,13 @@ FEW_SHAPES_RANGE = 0.17  # ... and the range of openings this wide above it (a t
 MIN_WIDTH_HALF = 0.06  # half the range of widths is at least this fraction of the mid width
 SOURCE_OPEN_FLOOR = 0.1  # the openings quantile-mapped onto: those above this fraction of the range
 MIN_MAPPED_FRAMES = 5  # quantile mapping needs at least this many open speech frames and source openings
-QUIET_EXPONENT = 0.25  # soft syllables (below the median opening) shrink by (opening / median) ** this
 CLOSED_OPENING = 0.005  # face units: a closure's opening is at most this (the lips touch)
 SCALED_MARGIN = 0.5  # a scaled opening is at most the widest source opening plus this fraction of the range
+SPREAD_ALLOWANCE = 1.15  # the dub's openings may spread this much more than the speaker's own, no more
+STEP_ALLOWANCE = 1.1  # ... and change frame to frame at most this much more (where ranks alone cannot match)
+CLOSURE_APPROACH = 0.5  # the frame before a closure keeps this share of its opening above the closed one
+PAUSE_REST_S = 0.2  # seconds: a closed stretch without speech this long is a pause, where the mouth rests ...
+PAUSE_EDGE_S = 0.08  # ... except this long next to speech, where the lips close (a stop's closure before it)
 
 
 @dataclass(frozen=True)
@@ -81,28 +94,133 @@ def speaker_targets(mouth: MouthTrack, descriptors: np.ndarray, frames: np.ndarr
     w_half = max(0.5 * (w_hi - w_lo), MIN_WIDTH_HALF * w_mid)
     m = mouth
     t_open = o_lo + m.opening * (o_hi - o_lo)
-    ranked = False  # openings mapped by rank (the track's amplitude cancelled: applied again below)
-    if varied:
-        # quantile mapping: the speech's openings take this speaker's own distribution of openings
-        open_frames = ~m.closed & (m.opening > 0)
-        src = descriptors[:, 0][descriptors[:, 0] > o_lo + SOURCE_OPEN_FLOOR * (o_hi - o_lo)]
-        if open_frames.sum() >= MIN_MAPPED_FRAMES and len(src) >= MIN_MAPPED_FRAMES:
-            o = m.opening[open_frames]
-            ranks = (np.argsort(np.argsort(o)) + 0.5) / len(o)
-            quiet = np.clip(o / max(float(np.median(o)), 1e-6), 0.0, 1.0) ** QUIET_EXPONENT  # soft syllables small
-            t_open[open_frames] = np.quantile(src, ranks) * quiet
-            ranked = True
     # a closure always brings the lips together, even for a speaker whose rest pose is parted (a smile)
     closed_opening = min(o_lo, float(descriptors[:, 0].min()), CLOSED_OPENING)
     t_open = np.where(m.closed, closed_opening, t_open)
+    rest = resting(m) if varied else np.zeros(len(m), bool)
+    # in a pause the mouth rests at the speaker's own rest opening, as theirs does: closing it fully in every
+    # pause would spread the openings wider than the speaker's own whenever their lips rest parted
+    t_open = np.where(rest, o_lo, t_open)
+    ranked = False  # openings mapped by rank (the track's amplitude cancelled: applied again below)
     if varied:
-        # move like this speaker moves: as smooth frame to frame as their own lips, closures kept shut
-        t_open = match_smoothness(t_open, m.closed, mean_step(descriptors[:, 0], frames))
+        open_frames = ~m.closed & (m.opening > 0)
+        src = np.sort(descriptors[:, 0][descriptors[:, 0] > o_lo + SOURCE_OPEN_FLOOR * (o_hi - o_lo)])
+        step = mean_step(descriptors[:, 0], frames)
+        if open_frames.sum() >= MIN_MAPPED_FRAMES and len(src) >= MIN_MAPPED_FRAMES:
+            # the speech's openings take this speaker's whole distribution of openings (their widest
+            # included), moving as smoothly frame to frame as their own lips
+            t_open = rank_matched(m.opening, open_frames, m.closed, src, t_open, step)
+            spread = SPREAD_ALLOWANCE * float(np.std(descriptors[:, 0]))
+            t_open = match_spread(t_open, open_frames, float(o_lo), spread)
+            t_open = approach_closures(t_open, m.closed, closed_opening)
+            ranked = True
+        else:
+            # move like this speaker moves: as smooth frame to frame as their own lips, closures kept shut
+            t_open = match_smoothness(t_open, m.closed, step)
     if ranked and m.amplitude != 1.0:
         top = float(descriptors[:, 0].max()) + SCALED_MARGIN * (o_hi - o_lo)
-        t_open = scale_openings(t_open, m.closed, m.amplitude, float(o_lo), closed_opening, top)
+        t_open = scale_openings(t_open, m.closed & ~rest, m.amplitude, float(o_lo), closed_opening, top)
     t_width = w_mid + m.width * w_half
     return Targets(t_open, t_width, m.closed, o_lo, o_hi, w_half, bool(varied))
+
+
+def match_spread(opening: np.ndarray, open_frames: np.ndarray, rest: float, spread: float) -> np.ndarray:
+    """``opening`` (n,) face units with the open frames' distance from ``rest`` shrunk by the one factor that
+    brings the standard deviation over all frames down to ``spread`` (unchanged when already within it).
+
+    The speech may close the lips on more of its frames than the speaker's footage shows closed (every
+    p, b, m and most stops, where the footage has few); those closures alone would spread the dub's
+    openings wider than the speaker's own, and the mouth would change more frame to frame than theirs.
+    """
+    if float(np.std(opening)) <= spread or not open_frames.any():
+        return opening
+
+    def shrunk(k: float) -> np.ndarray:
+        out = opening.copy()
+        out[open_frames] = rest + k * (opening[open_frames] - rest)
+        return out
+
+    lo, hi = 0.0, 1.0
+    for _ in range(20):  # bisection: the spread grows with k
+        mid = 0.5 * (lo + hi)
+        if float(np.std(shrunk(mid))) > spread:
+            hi = mid
+        else:
+            lo = mid
+    return shrunk(lo)
+
+
+def approach_closures(opening: np.ndarray, closed: np.ndarray, closed_opening: float) -> np.ndarray:
+    """The frame before a closure halfway between its own opening and the closed one: after the mapping
+    by rank a closure would otherwise be a one-frame dip between open mouths, which the lips (and the face
+    mesh that checks them) do not follow. ``opening``: (n,) face units; ``closed``: bool (n,)."""
+    near = np.zeros_like(closed)
+    near[:-1] = closed[1:] & ~closed[:-1]  # the frame before: lips close gradually, and open at once (the release)
+    out = opening.copy()
+    out[near] = closed_opening + CLOSURE_APPROACH * (opening[near] - closed_opening)
+    return out
+
+
+def resting(mouth: MouthTrack) -> np.ndarray:
+    """Bool (n,): frames of pauses (closed, no speech, at least :data:`PAUSE_REST_S` long) further than
+    :data:`PAUSE_EDGE_S` from speech; a clip's start and end count as far from speech."""
+    from retalk.dsp import runs
+
+    quiet = mouth.closed & ~mouth.speech
+    out = np.zeros(len(quiet), bool)
+    n_min = max(1, int(round(PAUSE_REST_S * mouth.fps)))
+    edge = int(round(PAUSE_EDGE_S * mouth.fps))
+    for a, b in runs(quiet):
+        if b - a >= n_min:
+            out[a + (edge if a > 0 else 0): b - (edge if b < len(quiet) else 0)] = True
+    return out
+
+
+def _by_rank(x: np.ndarray, sel: np.ndarray, src_sorted: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base`` with the frames ``sel`` replaced by the quantiles of ``src_sorted`` at ``x[sel]``'s ranks."""
+    out = base.astype(np.float64).copy()
+    o = x[sel]
+    ranks = (np.argsort(np.argsort(o, kind="stable"), kind="stable") + 0.5) / len(o)
+    out[sel] = np.quantile(src_sorted, ranks)
+    return out
+
+
+def rank_matched(opening: np.ndarray, open_frames: np.ndarray, closed: np.ndarray, src_sorted: np.ndarray,
+                 base: np.ndarray, target_step: float) -> np.ndarray:
+    """Openings (n,) in face units whose open frames follow ``opening``'s ranks and take the distribution
+    of ``src_sorted`` (the speaker's own open-mouth openings, sorted), smoothed first just enough that,
+    after that mapping, the mean change between consecutive unpinned frames is ``target_step``.
+
+    ``opening``: the mouth track's openings (n,); ``open_frames``/``closed``: bool (n,); ``base``: the value of
+    every frame that is not open (closures shut, rest elsewhere). Smoothing after the mapping would shrink the
+    spread (the peaks sink towards the pinned closures); mapping after smoothing restores it, so the dub's
+    openings spread like the speaker's own and change frame to frame as much.
+    """
+    x = opening.astype(np.float64)
+    free = ~closed[1:] & ~closed[:-1]
+
+    def mapped(weight: float) -> np.ndarray:
+        y = smooth_pinned(x, closed, weight) if weight > 0 else x
+        return _by_rank(y, open_frames, src_sorted, base)
+
+    def step(y: np.ndarray) -> float:
+        return float(np.abs(np.diff(y))[free].mean()) if free.any() else 0.0
+
+    if target_step <= 0 or len(x) < 3 or step(mapped(0.0)) <= target_step:
+        return mapped(0.0)
+    lo, hi = 0.0, 1.0
+    while step(mapped(hi)) > target_step and hi < 256:
+        lo, hi = hi, hi * 2
+    for _ in range(12):  # bisection on the weight
+        mid = 0.5 * (lo + hi)
+        if step(mapped(mid)) > target_step:
+            lo = mid
+        else:
+            hi = mid
+    # the mapping re-spreads whatever the smoothing flattened; where ranks alone still change faster than the
+    # speaker's lips (speech faster than their own), the excess over STEP_ALLOWANCE is smoothed after the
+    # mapping, at some cost in spread
+    return match_smoothness(mapped(hi), closed, STEP_ALLOWANCE * target_step)
 
 
 def scale_openings(opening: np.ndarray, closed: np.ndarray, scale: float, rest: float, lo: float,
