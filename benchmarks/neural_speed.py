@@ -126,7 +126,7 @@ def main() -> None:
                         print(f"{label:<16} {name:<24} failed after {time.perf_counter() - t:.1f} s: {r['error']}")
                         continue
                     gpu_mb = f"{r['gpu_mb']:7.0f}" if r["gpu_mb"] is not None else f"{'-':>7}"
-                    print(f"{label:<16} {name:<24} {r['wall']:7.1f} {r['frames'] / r['wall']:9.1f} "
+                    print(f"{label:<16} {name:<24} {r['wall']:7.2f} {r['frames'] / r['wall']:9.1f} "
                           f"{r['duration'] / r['wall']:7.2f} {r['rss_mb']:7.0f} {gpu_mb}  {r['critical']}",
                           flush=True)
                     if args.profile:
