@@ -133,3 +133,25 @@ def read_key_list(name: str) -> list[tuple[str, tuple[int, ...], str]]:
             dims = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
             rows.append((key, dims, kind))
     return rows
+
+
+def assert_layout(model: Any, name: str, entries: int) -> set[str]:
+    """``model``'s state dict equals the reference key list ``name`` (order, names, shapes, buffers).
+
+    Returns the names of the model's buffers (for extra checks by the caller).
+    """
+    expected = read_key_list(name)
+    assert len(expected) == entries, (name, len(expected))
+    state = model.state_dict()
+    assert [(k, tuple(v.shape)) for k, v in state.items()] == [(k, s) for k, s, _ in expected]
+    buffers = {k for k, _ in model.named_buffers()}
+    assert buffers == {k for k, _, kind in expected if kind == "buffer"}
+    return buffers
+
+
+def check_golden(name: str, outputs: dict[str, Any]) -> None:
+    """Digests of ``outputs`` (torch tensors) equal the committed reference digests ``tests/data/<name>.npz``."""
+    golden = load_golden(name)
+    assert sorted(golden) == sorted(outputs)
+    for key, value in outputs.items():
+        assert_matches(digest(value.detach().numpy()), golden[key], f"{name}:{key}")

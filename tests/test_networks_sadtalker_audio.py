@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _golden import assert_matches, digest, fill_seeded, load_golden, read_key_list
+from _golden import assert_layout, assert_matches, digest, fill_seeded, load_golden
 from _release import seeded_release_state, write_release
 
 from retalk import checkpoints
@@ -31,13 +31,8 @@ SEED_EXP, SEED_POSE = 44, 45
     ("sadtalker_audio2pose", Audio2Pose, 419),
 ])
 def test_state_dict_equals_reference_layout(name: str, build, entries: int) -> None:
-    expected = read_key_list(name)
-    assert len(expected) == entries
     model = build()
-    state = model.state_dict()
-    assert [(k, tuple(v.shape)) for k, v in state.items()] == [(k, s) for k, s, _ in expected]
-    buffers = {k for k, _ in model.named_buffers()}
-    assert buffers == {k for k, _, kind in expected if kind == "buffer"}
+    assert_layout(model, name, entries)
 
 
 def test_audio2pose_encoder_mlp_takes_454_inputs() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _golden import assert_matches, digest, fill_seeded, load_golden, read_key_list
+from _golden import assert_layout, check_golden, fill_seeded, read_key_list
 
 from retalk import checkpoints
 from retalk.errors import CheckpointError
@@ -105,11 +105,7 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a)
 
 
-def _check(name: str, outputs: dict[str, torch.Tensor]) -> None:
-    golden = load_golden(name)
-    assert sorted(golden) == sorted(outputs)
-    for key, value in outputs.items():
-        assert_matches(digest(value.detach().numpy()), golden[key], f"{name}:{key}")
+_check = check_golden
 
 
 # ---------------------------------------------------------------- layout
@@ -125,13 +121,8 @@ LAYOUTS = {
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 def test_state_dict_equals_reference_layout(name: str) -> None:
     cls, kwargs, entries = LAYOUTS[name]
-    expected = read_key_list(name)
-    assert len(expected) == entries
     model = cls(**kwargs)
-    state = model.state_dict()
-    assert [(k, tuple(v.shape)) for k, v in state.items()] == [(k, s) for k, s, _ in expected]
-    buffers = {k for k, _ in model.named_buffers()}
-    assert buffers == {k for k, _, kind in expected if kind == "buffer"}
+    assert_layout(model, name, entries)
 
 
 def test_generator_spectral_norm_and_gaussian_buffer() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _golden import assert_matches, digest, fill_seeded, load_golden, read_key_list
+from _golden import assert_layout, check_golden, fill_seeded
 
 torch = pytest.importorskip("torch", reason="torch (retalk[neural]) not installed")
 
@@ -54,13 +54,8 @@ LAYOUTS: dict[str, tuple[Callable[[], torch.nn.Module], int, int]] = {  # key li
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 def test_state_dict_equals_reference_layout(name: str) -> None:
     build, entries, n_buffers = LAYOUTS[name]
-    expected = read_key_list(name)
-    assert len(expected) == entries
     model = build()
-    state = model.state_dict()
-    assert [(k, tuple(v.shape)) for k, v in state.items()] == [(k, s) for k, s, _ in expected]
-    buffers = {k for k, _ in model.named_buffers()}
-    assert buffers == {k for k, _, kind in expected if kind == "buffer"}
+    buffers = assert_layout(model, name, entries)
     assert len(buffers) == n_buffers
 
 
@@ -76,11 +71,7 @@ def test_gpen_stored_kernels_start_as_the_binomial_blur() -> None:
         np.testing.assert_allclose(value, gain * base, rtol=1e-7, err_msg=key)
 
 
-def _check(name: str, outputs: dict[str, torch.Tensor]) -> None:
-    golden = load_golden(name)
-    assert sorted(golden) == sorted(outputs)
-    for key, value in outputs.items():
-        assert_matches(digest(value.detach().numpy()), golden[key], f"{name}:{key}")
+_check = check_golden
 
 
 def test_gpen_matches_reference() -> None:

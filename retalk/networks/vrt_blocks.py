@@ -333,10 +333,20 @@ class FineDecoder(nn.Module):
 
     def forward(self, x: Sequence[Tensor], z: Tensor) -> Tensor:
         """``x``: the encoder's feature list (not modified); ``z``: (B, feature_nc, ...)."""
-        skips = list(x)
-        out = skips.pop()
-        for i in reversed(range(self.layers)):
-            out = getattr(self, f"res{i}")(out, z)
-            out = getattr(self, f"up{i}")(out)
-            out = getattr(self, f"jump{i}")(skips.pop()) + out
-        return self.final(out)
+        return decode_skips(self, x, z)
+
+
+def decode_skips(decoder: nn.Module, x: Sequence[Tensor], z: Tensor) -> Tensor:
+    """The U-Net decoding loop D-Net's and L-Net's decoders share.
+
+    From the deepest feature of ``x`` (the encoder's list, not modified), for ``i = layers-1 … 0``:
+    ``out = jump{i}(skip) + up{i}(res{i}(out, z))``, then ``final(out)``.  ``decoder`` has the attributes
+    ``layers``, ``res{i}``, ``up{i}``, ``jump{i}`` and ``final``.
+    """
+    skips = list(x)
+    out = skips.pop()
+    for i in reversed(range(decoder.layers)):
+        out = getattr(decoder, f"res{i}")(out, z)
+        out = getattr(decoder, f"up{i}")(out)
+        out = getattr(decoder, f"jump{i}")(skips.pop()) + out
+    return decoder.final(out)

@@ -25,7 +25,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from retalk.networks.vrt_blocks import VRT_SLOPE, DownBlock2d, FinalBlock2d, FirstBlock2d, Jump, UpBlock2d
+from retalk.networks.vrt_blocks import (VRT_SLOPE, DownBlock2d, FinalBlock2d, FirstBlock2d, Jump, UpBlock2d,
+                                        decode_skips)
 from retalk.networks.vrt_ffc import FFCADAINResBlocks
 from retalk.networks.wav2lip import ConvBlock, audio_encoder
 
@@ -209,13 +210,7 @@ class LNetDecoder(nn.Module):
 
     def forward(self, x: list[Tensor], z: Tensor) -> Tensor:
         """``x``: the encoder's feature list (not modified); ``z``: (B, feature_nc, 1, 1)."""
-        skips = list(x)
-        out = skips.pop()
-        for i in reversed(range(self.layers)):
-            out = getattr(self, f"res{i}")(out, z)
-            out = getattr(self, f"up{i}")(out)
-            out = getattr(self, f"jump{i}")(skips.pop()) + out
-        return self.final(out)
+        return decode_skips(self, x, z)
 
 
 def _fold(x: Tensor, time_dim: int) -> Tensor:
