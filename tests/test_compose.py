@@ -141,3 +141,39 @@ def test_bright_specks_on_the_lips_go_teeth_inside_stay():
     assert out[50:52, 70:72].mean() < 190 and out[30, 60].mean() < 190
     assert np.array_equal(out[39:42, 60:80], fg[39:42, 60:80])  # the teeth are untouched
     assert np.array_equal(out[:10], fg[:10])
+
+
+def test_a_wide_open_mouth_closed_shows_its_own_lips_and_one_contact_line():
+    """The lips of a wide-open mouth warped shut hold its tongue and teeth; refilled, they are lip-coloured and
+    the lips meet along one continuous dark line."""
+    from retalk.compose.lip_contact import lip_contact, refill_lips
+
+    h, w, iod = 60, 120, 60.0  # a small face: the line is about one pixel wide
+    xs = np.linspace(20, 100, 11)
+    s = np.sin(np.linspace(0, np.pi, 11))
+    meet = np.stack([xs, 30 + 0.5 * s], 1)  # closed: the inner contours coincide
+    up_out = np.stack([xs, 30 - 7 * s], 1)
+    lo_out = np.stack([xs, 30 + 9 * s], 1)
+    fg = np.full((h, w, 3), (200, 160, 140), np.float32)  # skin
+    up_lip = polygon_mask((h, w), np.concatenate([up_out, meet[::-1]])) > 128
+    lo_lip = polygon_mask((h, w), np.concatenate([lo_out, meet[::-1]])) > 128
+    fg[up_lip] = (150, 60, 70)  # upper lip, dark red
+    fg[lo_lip] = (165, 70, 80)  # lower lip
+    tongue, teeth = np.array((235, 170, 175), np.float32), np.array((240, 240, 235), np.float32)
+    fg[31:35, 35:85] = tongue  # the squashed tongue covers the upper part of the lower lip ...
+    fg[28:31, 40:80:3] = teeth  # ... and the squeezed upper teeth dot the meeting line
+    mouth = polygon_mask((h, w), np.concatenate([up_out, lo_out[::-1]]))
+    out = refill_lips(fg.copy(), up_out, meet, meet, lo_out, iod, 1.0)
+    out = lip_contact(out, meet, meet, mouth, iod, 1.0)
+    lips = (mouth > 128)
+    px = out[lips]
+    assert not np.any(np.all(px > 200, axis=1))  # no teeth-white
+    assert not np.any((px[:, 0] > 200) & (px[:, 1] > 140))  # no tongue-pink
+    # the contact line: along the mouth the darkest pixel of each column lies on the meeting line, as one run
+    cols = np.arange(30, 91)
+    y_line = np.interp(cols, meet[:, 0], meet[:, 1])
+    dark = np.array([out[int(y) - 3:int(y) + 4, c].sum(1).min() for y, c in zip(y_line, cols)])
+    around = np.array([out[int(y) + 5, c].sum() for y, c in zip(y_line, cols)])
+    assert np.all(dark < around - 60)  # continuous: every column is darker on the line than the lip below
+    assert np.array_equal(out[:5], fg[:5])  # skin away from the mouth untouched
+    assert np.allclose(refill_lips(fg.copy(), up_out, meet, meet, lo_out, iod, 0.0), fg)

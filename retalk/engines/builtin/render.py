@@ -4,7 +4,9 @@ The background frame's own lower face and neck are warped to the frame's target 
 moves with the jaw), the chosen mouth is warped onto it with the same triangulation, colour-matched on
 the skin, and blended with a Laplacian pyramid under a feathered lower-face mask. Where the target opens
 wider than the chosen mouth ever did (a still photo), the mouth interior is synthesized; where it closes
-a mouth that was parted, the lips are drawn meeting (:func:`retalk.compose.lip_contact.lip_contact`).
+a mouth that was parted, the lips are drawn meeting (:func:`retalk.compose.lip_contact.lip_contact`), and
+where it closes a mouth that was wide open, each lip is first repainted in its own colour
+(:func:`retalk.compose.lip_contact.refill_lips`: no tongue or teeth on the closed lips).
 
 Sizes scale with the background face's inter-ocular distance ("iod", pixels); shapes are in face units
 (inter-ocular distance = 1).
@@ -18,7 +20,7 @@ import numpy as np
 
 from retalk.compose.blend import feather, laplacian_blend, match_mean_colour, polygon_mask
 from retalk.compose.interior import synthesize_interior
-from retalk.compose.lip_contact import lip_contact
+from retalk.compose.lip_contact import lip_contact, refill_lips
 from retalk.compose.specks import remove_bright_specks
 from retalk.compose.warp import TriangleWarp
 from retalk.engines.base import Plan, RenderItem
@@ -45,6 +47,8 @@ REVEAL_RAMP = 0.04  # ... and this much further, a fully painted interior (it re
 MIN_INTERIOR_OPENING = 0.03  # face units: no interior is painted for a target opening below this
 CONTACT_SLACK = 0.01  # face units: a chosen mouth parted this much more than the target gets no contact line ...
 CONTACT_RAMP = 0.05  # ... and this much further, the full lip-contact repair
+REFILL_SLACK = 0.08  # face units: a chosen mouth open this much wider than the target keeps its warped lips ...
+REFILL_RAMP = 0.08  # ... and this much further, each lip is repainted in its own colour (no tongue on the lips)
 DEFAULT_LIP_RGB = (150, 80, 80)  # colours to paint an interior with where no lip or skin pixels are seen
 DEFAULT_SKIN_RGB = (180, 140, 120)
 CROSSFADE_SHARE = 0.5  # at a jump, this share of the mouth that would have come next is mixed in
@@ -206,6 +210,8 @@ class MouthRenderer:
             # closing a parted mouth squeezes its interior into a line: draw where the lips meet instead
             up_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.UPPER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
             lo_c = np.concatenate([tgt[[L.MOUTH_LEFT]], tgt[L.LOWER_INNER], tgt[[L.MOUTH_RIGHT]]]) - off
+            refill = float(np.clip((dj[0] - t_gap - REFILL_SLACK) / REFILL_RAMP, 0.0, 1.0))
+            fg = refill_lips(fg, tgt[L.UPPER_OUTER] - off, up_c, lo_c, tgt[L.LOWER_OUTER] - off, iod, refill)
             fg = lip_contact(fg, up_c, lo_c, mouth_u8, iod, contact)
         # teeth pixels carried past the inner lip contour by the warp: white specks on the lips
         fg = remove_bright_specks(fg, tgt[L.LIPS_INNER] - off, tgt[L.LIPS_OUTER] - off, iod)
