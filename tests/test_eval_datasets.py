@@ -248,7 +248,8 @@ def test_pool_workers_are_quiet():
     assert "protobuf deprecated" in proc.stderr and "clip failed" in proc.stderr
 
 
-def test_eval_progress_output_reaches_frame_and_clip_totals(two_clips, tmp_path, capsys):
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "process-pool"])
+def test_eval_progress_output_reaches_frame_and_clip_totals(two_clips, tmp_path, capsys, workers):
     """A real run's bar, captured: frames reach 60/60 (two 30-frame clips), clips reach 2/2, with an ETA."""
     import re
 
@@ -259,7 +260,7 @@ def test_eval_progress_output_reaches_frame_and_clip_totals(two_clips, tmp_path,
     for src in two_clips:
         shutil.copy(src, data / src.name)
     capsys.readouterr()
-    evaluate(data, "passthrough", tmp_path / "run", metrics="mouth", progress=True)
+    evaluate(data, "passthrough", tmp_path / "run", metrics="mouth", progress=True, workers=workers)
     err = capsys.readouterr().err
     assert "0/60" in err  # the bar starts at zero frames of the total read from the headers
     last = [s for s in re.split(r"[\r\n]", err) if s.startswith("eval passthrough")][-1]
