@@ -246,3 +246,26 @@ def test_pool_workers_are_quiet():
     loud = code.replace("quiet_worker(30)", "quiet_worker(20)")
     proc = subprocess.run([sys.executable, "-c", loud], capture_output=True, text=True, timeout=120)
     assert "protobuf deprecated" in proc.stderr and "clip failed" in proc.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "process-pool"])
+def test_eval_progress_output_reaches_frame_and_clip_totals(two_clips, tmp_path, capsys, workers):
+    """A real run's bar, captured: frames reach 60/60 (two 30-frame clips), clips reach 2/2, with an ETA."""
+    import re
+
+    from retalk.evaluate.runner import evaluate
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    for src in two_clips:
+        shutil.copy(src, data / src.name)
+    capsys.readouterr()
+    evaluate(data, "passthrough", tmp_path / "run", metrics="mouth", progress=True, workers=workers)
+    err = capsys.readouterr().err
+    assert "0/60" in err  # the bar starts at zero frames of the total read from the headers
+    last = [s for s in re.split(r"[\r\n]", err) if s.startswith("eval passthrough")][-1]
+    assert "60/60" in last and "2/2 clips" in last, last
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", last), last  # elapsed<remaining: the ETA
+    # quiet (the CLI's -q): nothing on stderr from the bar
+    evaluate(data, "passthrough", tmp_path / "quiet", metrics="mouth", progress=False)
+    assert "eval passthrough" not in capsys.readouterr().err

@@ -189,3 +189,16 @@ def test_gpu_clips_on_a_cluster_without_gpus_are_a_one_line_error(ray_cluster, c
     tasks = [replace(t, engine="wav2lip", device="cuda") for t in _tasks(clips_dir, tmp_path, ("c0",))]
     with pytest.raises(InputError, match="no GPU"):
         list(run_ray(ray_cluster, tasks))
+
+
+def test_progress_on_ray_counts_frames_and_clips(ray_cluster, clips_dir, tmp_path, capsys):
+    """The bar of a Ray run, captured: frames reach 100/100 (four 1 s clips at 25 fps), clips reach 4/4."""
+    import re
+
+    capsys.readouterr()
+    runner.evaluate(clips_dir, "passthrough", tmp_path / "run", ray="local", workers=2, metrics="mouth",
+                    frame_step=5, progress=True)
+    err = capsys.readouterr().err
+    last = [s for s in re.split(r"[\r\n]", err) if s.startswith("eval passthrough")][-1]
+    assert "100/100" in last and "4/4 clips" in last, last
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", last), last  # elapsed<remaining: the ETA
