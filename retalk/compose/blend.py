@@ -35,6 +35,15 @@ def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def padded_box(points: np.ndarray, margin: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the pixel box around ``points`` (n, 2) (x, y) grown by ``margin`` pixels on each
+    side and clipped to an image of ``shape`` (h, w); ``x1``/``y1`` are exclusive. May be empty."""
+    h, w = shape
+    x0, y0 = np.maximum(np.floor(points.min(0)).astype(int) - margin, 0)
+    x1, y1 = np.minimum(np.ceil(points.max(0)).astype(int) + margin + 1, (w, h))
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
     """A uint8 mask (255 inside) of ``polygon`` (n, 2) pixels, sub-pixel accurate."""
     m = np.zeros(shape, np.uint8)

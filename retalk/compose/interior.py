@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from retalk.compose.blend import feather, polygon_mask
+from retalk.compose.blend import feather, padded_box, polygon_mask
 
 
 TEETH_MAX = 235.0  # no channel of painted teeth is brighter (teeth are never paper-white on camera)
@@ -53,8 +53,7 @@ def synthesize_interior(shape: tuple[int, int], upper: np.ndarray, lower: np.nda
     poly = np.concatenate([upper, lower[::-1]], axis=0)
     # paint only the mouth's bounding box (every blur below reaches a few pixels at most)
     m = int(max(6, np.ceil(0.05 * iod)))
-    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - m, 0)
-    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + m + 1, (w, h))
+    x0, y0, x1, y1 = padded_box(poly, m, (h, w))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return img, alpha
     off = np.array([x0, y0], np.float64)

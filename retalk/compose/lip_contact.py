@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from retalk.compose.blend import feather, polygon_mask
+from retalk.compose.blend import feather, padded_box, polygon_mask
 
 BOX_MARGIN_IOD = 0.1  # work box around the mouth, inter-ocular distances (the filters reach a few pixels at most)
 BOX_MARGIN_MIN_PX = 8
@@ -46,9 +46,7 @@ def lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: 
     if len(ys) == 0:
         return fg
     m = int(max(BOX_MARGIN_MIN_PX, np.ceil(BOX_MARGIN_IOD * iod)))
-    H, W = fg.shape[:2]
-    y0, y1 = max(0, int(ys.min()) - m), min(H, int(ys.max()) + m + 1)
-    x0, x1 = max(0, int(xs.min()) - m), min(W, int(xs.max()) + m + 1)
+    x0, y0, x1, y1 = padded_box(np.stack([xs, ys], axis=1), m, fg.shape[:2])
     off = np.array([x0, y0], np.float64)
     out = fg.copy()
     out[y0:y1, x0:x1] = _lip_contact_box(fg[y0:y1, x0:x1], upper - off, lower - off, mouth_u8[y0:y1, x0:x1], iod,
@@ -116,9 +114,7 @@ def refill_lips(fg: np.ndarray, upper_outer: np.ndarray, upper_inner: np.ndarray
         return fg
     pts = np.concatenate([upper_outer, lower_outer])
     m = int(max(BOX_MARGIN_MIN_PX, np.ceil(BOX_MARGIN_IOD * iod)))
-    H, W = fg.shape[:2]
-    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - m, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + m + 1, (W, H))
+    x0, y0, x1, y1 = padded_box(pts, m, fg.shape[:2])
     if x1 - x0 < 4 or y1 - y0 < 4:
         return fg
     off = np.array([x0, y0], np.float64)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from retalk.compose.blend import polygon_mask
+from retalk.compose.blend import padded_box, polygon_mask
 
 BOX_MARGIN_IOD = 0.12  # work box around the lips (inter-ocular distances)
 AROUND_LIPS_IOD = 0.06  # specks are looked for up to this far outside the outer lip contour ...
@@ -32,8 +32,7 @@ def remove_bright_specks(fg: np.ndarray, inner: np.ndarray, outer: np.ndarray, i
     """
     h, w = fg.shape[:2]
     m = int(max(8, np.ceil(BOX_MARGIN_IOD * iod)))
-    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - m, 0)
-    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + m + 1, (w, h))
+    x0, y0, x1, y1 = padded_box(outer, m, (h, w))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return fg
     off = np.array([x0, y0], np.float64)

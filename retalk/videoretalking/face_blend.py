@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 
 from retalk.videoretalking.blend import laplacian_blend
-from retalk.videoretalking.reference_enhance import (FACE_CLASSES, WARP, face_warp, mask_postprocess, parse_masks,
-                                                     warp_to_template)
+from retalk.videoretalking.reference_enhance import FACE_CLASSES, WARP, mask_postprocess, parse_masks, warp_faces
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,7 @@ def blend_faces(frames: list[np.ndarray], originals: list[np.ndarray], lms: np.n
     (y1, y2, x1, x2) face boxes (VideoReTalking: the smoothed, padded s3fd boxes); ``parsenet``: called with
     (B, 3, 512, 512) RGB in [−1, 1], returns ``(logits (B, 19, 512, 512), image)``.
     """
-    warps, crops = [], []
-    for pp, lm in zip(frames, lms):
-        if lm is None or not np.all(np.isfinite(lm)):
-            warps.append(None)
-            continue
-        wp = face_warp(lm)
-        warps.append(wp)
-        crops.append(warp_to_template(pp, wp))
+    warps, crops = warp_faces(frames, lms)
     masks = parse_masks(parsenet, crops, FACE_CLASSES, batch_size)
     out, k = [], 0
     for pp, orig, wp, box in zip(frames, originals, warps, boxes):

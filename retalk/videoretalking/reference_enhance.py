@@ -199,12 +199,12 @@ def compose(frame: np.ndarray, restored: np.ndarray, face_mask: np.ndarray, warp
     return cv2.convertScaleAbs(frame * (1 - ms) + img * ms)
 
 
-def enhance_references(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarray | None], gpen: Any, parsenet: Any,
-                       batch_size: int = 4) -> list[np.ndarray]:
-    """GPEN-enhance stabilised faces: N BGR uint8 frames (VideoReTalking: 256×256) → N BGR uint8 frames.
+def warp_faces(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarray | None]
+               ) -> tuple[list[FaceWarp | None], list[np.ndarray]]:
+    """Each frame's face warped to the 512 template: ``(warps, crops)``.
 
-    ``lms``: (N, 68, 2) pixel landmarks of each frame (None / NaN rows: no face, frame returned as a copy);
-    ``gpen``, ``parsenet``: the networks (see the module docstring), called with (B, 3, 512, 512) batches.
+    ``warps[i]`` is frame *i*'s :class:`FaceWarp`, or None where its landmarks (68, 2) are missing or not finite;
+    ``crops`` holds the (512, 512, 3) crops of the frames that have a warp, in order.
     """
     warps: list[FaceWarp | None] = []
     crops: list[np.ndarray] = []
@@ -215,6 +215,17 @@ def enhance_references(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarr
         wp = face_warp(lm)
         warps.append(wp)
         crops.append(warp_to_template(frame, wp))
+    return warps, crops
+
+
+def enhance_references(frames: list[np.ndarray], lms: np.ndarray | list[np.ndarray | None], gpen: Any, parsenet: Any,
+                       batch_size: int = 4) -> list[np.ndarray]:
+    """GPEN-enhance stabilised faces: N BGR uint8 frames (VideoReTalking: 256×256) → N BGR uint8 frames.
+
+    ``lms``: (N, 68, 2) pixel landmarks of each frame (None / NaN rows: no face, frame returned as a copy);
+    ``gpen``, ``parsenet``: the networks (see the module docstring), called with (B, 3, 512, 512) batches.
+    """
+    warps, crops = warp_faces(frames, lms)
     missing = sum(wp is None for wp in warps)
     if missing:
         log.info("reference enhancement: %d of %d frames without landmarks left as they are", missing, len(frames))
