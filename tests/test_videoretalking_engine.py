@@ -302,12 +302,12 @@ def test_cli_end_to_end_with_released_networks(tmp_path, caplog, photo):
 
 
 def test_say_takes_the_engine_flags():
-    from retalk.cli import _engine_options, build_parser, check_say_target
+    from retalk.cli import engine_options, build_parser, check_say_target
 
     args = build_parser().parse_args(["say", "--text", "hi", "--face", "v.mp4", "-o", "o.mp4", "--engine",
                                       "videoretalking", "--exp_img", "smile", "--up-face", "angry", "--no-cache",
                                       "--checkpoints", "ck"])
-    assert _engine_options(check_say_target(args)) == {"exp_img": "smile", "up_face": "angry", "cache": False,
+    assert engine_options(check_say_target(args)) == {"exp_img": "smile", "up_face": "angry", "cache": False,
                                                        "checkpoints": "ck"}
     args = build_parser().parse_args(["say", "--text", "hi", "--image", "p.png", "-o", "o.mp4", "--up-face", "angry"])
     with pytest.raises(Exception, match="--up-face applies to --face"):
