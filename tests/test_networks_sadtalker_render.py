@@ -312,7 +312,7 @@ def test_mapping_module_prefix_and_safetensors_twin(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     from _release import seeded_release_state
-    from retalk.checkpoints.loading import candidate_files
+    from retalk.checkpoints import candidate_files
 
     assert candidate_files(checkpoints.get_spec("sadtalker_mapping"))[:2] == (
         "mapping_00229-model.safetensors", "mapping_00229-model.pth.tar")

@@ -17,6 +17,10 @@
 * :func:`find_checkpoints` lists the release files present in a folder
   (for ``retalk doctor``).
 
+Three modules, one job each: :mod:`~retalk.checkpoints.files` (where files are and which names
+count), :mod:`~retalk.checkpoints.containers` (reading a file safely and unwrapping the release's
+container), :mod:`~retalk.checkpoints.loading` (building the network and loading it strictly).
+
 The search folder is ``./checkpoints`` unless ``$RETALK_CHECKPOINTS`` or an
 explicit argument says otherwise.  Importing this package does not import
 torch; loading without torch raises
@@ -24,18 +28,17 @@ torch; loading without torch raises
 """
 from __future__ import annotations
 
-from retalk.checkpoints.loading import (
+from retalk.checkpoints.containers import read_state_dict, read_with_companions
+from retalk.checkpoints.files import (
     DEFAULT_DIR,
     ENV_VAR,
     FoundCheckpoint,
     candidate_files,
     default_checkpoints_dir,
     find_checkpoints,
-    load,
-    read_state_dict,
-    read_with_companions,
     resolve,
 )
+from retalk.checkpoints.loading import load
 from retalk.checkpoints.registry import REGISTRY, CheckpointSpec, get_spec, names
 
 __all__ = [

@@ -26,7 +26,7 @@ RESCALE = 102.0
 
 
 def _search_folders(checkpoints: str | os.PathLike[str] | None) -> list[Path]:
-    from retalk.checkpoints.loading import default_checkpoints_dir
+    from retalk.checkpoints import default_checkpoints_dir
 
     root = default_checkpoints_dir(checkpoints)
     return [root / "BFM", root]

@@ -26,7 +26,7 @@ MAX_CLIPS = 50
 
 def engine_report(checkpoints: Path | None) -> dict[str, dict[str, Any]]:
     """Engines and enhancers → ``{"ready": bool, "note": str}`` (a missing checkpoint says where to get it)."""
-    from retalk.checkpoints.loading import default_checkpoints_dir, resolve
+    from retalk.checkpoints import default_checkpoints_dir, resolve
     from retalk.engines import ENGINES
     from retalk.errors import RetalkError
 
