@@ -28,6 +28,8 @@ LINE_DARKNESS = 0.7  # ... times this
 LINE_THICKNESS_IOD = 0.012  # contact line width (at least 1 pixel) ...
 LINE_BLUR_IOD = 0.006  # ... softened by a Gaussian of this sigma (at least LINE_BLUR_MIN_PX)
 LINE_BLUR_MIN_PX = 0.6
+CONTACT_GAP = (0.02, 0.05)  # face units: inner-lip gap (middle) up to which the lips are drawn meeting, fading
+# to none at the second: a partly open target (0.09) narrower than a wide-open photo's mouth looked closed
 
 
 def lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: np.ndarray, iod: float,
@@ -40,10 +42,12 @@ def lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: 
     ``fg``: float32 (h, w, 3) RGB image of the mouth, 0-255. ``upper``/``lower``: (k, 2) inner contours of the
     upper and lower lip from one mouth corner to the other (pixels in ``fg``). ``mouth_u8``: uint8 (h, w), 255
     inside the outer lip contour. ``iod``: inter-ocular distance in pixels. ``strength`` (0-1): how much of the
-    repair is applied (0: ``fg`` unchanged). Returns float (h, w, 3); pixels away from the mouth are ``fg``'s.
+    repair is applied (0: ``fg`` unchanged), times :func:`contact_share` of the contours: lips the target leaves
+    parted are not drawn meeting. Returns float (h, w, 3); pixels away from the mouth are ``fg``'s.
     """
+    strength *= contact_share(upper, lower, iod)
     ys, xs = np.nonzero(mouth_u8 > 128)
-    if len(ys) == 0:
+    if len(ys) == 0 or strength <= 0:
         return fg
     m = int(max(BOX_MARGIN_MIN_PX, np.ceil(BOX_MARGIN_IOD * iod)))
     x0, y0, x1, y1 = padded_box(np.stack([xs, ys], axis=1), m, fg.shape[:2])
@@ -52,6 +56,25 @@ def lip_contact(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: 
     out[y0:y1, x0:x1] = _lip_contact_box(fg[y0:y1, x0:x1], upper - off, lower - off, mouth_u8[y0:y1, x0:x1], iod,
                                          strength)
     return out
+
+
+def contact_share(upper: np.ndarray, lower: np.ndarray, iod: float) -> float:
+    """How much of the lip-contact repair a mouth with these inner contours gets (0-1): 1 where the lips meet
+    (middle gap up to ``CONTACT_GAP[0]`` face units), 0 from ``CONTACT_GAP[1]`` on, linear between.
+
+    ``upper``/``lower``: (k, 2) pixels, corner to corner (shared corners); ``iod``: inter-ocular distance in
+    pixels. The middle gap is that of an elliptical opening of the contours' area and corner-to-corner width
+    (area / width * 4 / pi).
+    """
+    poly = np.concatenate([upper, lower[::-1]]).astype(np.float64)
+    x, y = poly[:, 0], poly[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    width = float(np.linalg.norm(upper[-1] - upper[0]))
+    if width <= 0 or iod <= 0:
+        return 1.0
+    gap = area / width * 4.0 / np.pi / iod
+    lo, hi = CONTACT_GAP
+    return float(np.clip((hi - gap) / (hi - lo), 0.0, 1.0))
 
 
 def _lip_contact_box(fg: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_u8: np.ndarray, iod: float,
@@ -106,7 +129,7 @@ def refill_lips(fg: np.ndarray, upper_outer: np.ndarray, upper_inner: np.ndarray
     Closing a mouth that was wide open draws the closed lips from the open one: its tongue and teeth, which the
     landmarks leave partly on the lips' side of the inner contour, become a flat pale "lip". Each lip (between its
     outer and inner contour, corner to corner, pixels in ``fg``) is covered with its own colour, the median of
-    its mid-bright pixels (``REFILL_BAND``), keeping some of the picture's fine detail. ``fg``: float32 (h, w, 3)
+    the redder half of its mid-bright pixels (``REFILL_BAND``; grey teeth left on the lip are not its colour), keeping some of the picture's fine detail. ``fg``: float32 (h, w, 3)
     RGB, 0-255; ``iod``: inter-ocular distance in pixels; ``strength`` (0-1): how much is repainted (0: ``fg``
     unchanged). Returns float32 (h, w, 3); pixels away from the lips are ``fg``'s.
     """
@@ -131,7 +154,10 @@ def refill_lips(fg: np.ndarray, upper_outer: np.ndarray, upper_inner: np.ndarray
         lum = px.mean(1)
         lo, hi = np.percentile(lum, REFILL_BAND)
         sel = px[(lum >= lo) & (lum <= hi)]
-        colour = np.median(sel if len(sel) else px, axis=0)
+        sel = sel if len(sel) else px
+        # teeth in shadow are as bright as lips but grey: of those pixels, the redder half is the lip's own
+        red = sel[:, 0] - 0.5 * (sel[:, 1] + sel[:, 2])
+        colour = np.median(sel[np.argsort(red, kind="stable")[len(sel) // 2:]], axis=0)
         cover = feather(lip.astype(np.float32), max(BAND_FEATHER_MIN_PX, REFILL_FEATHER_IOD * iod)) * strength
         paint = np.clip(colour + REFILL_DETAIL * detail, 0, 255)
         out_box = out_box * (1 - cover[..., None]) + paint * cover[..., None]
