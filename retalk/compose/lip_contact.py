@@ -129,7 +129,8 @@ def refill_lips(fg: np.ndarray, upper_outer: np.ndarray, upper_inner: np.ndarray
     Closing a mouth that was wide open draws the closed lips from the open one: its tongue and teeth, which the
     landmarks leave partly on the lips' side of the inner contour, become a flat pale "lip". Each lip (between its
     outer and inner contour, corner to corner, pixels in ``fg``) is covered with its own colour, the median of
-    the redder half of its mid-bright pixels (``REFILL_BAND``; grey teeth left on the lip are not its colour), keeping some of the picture's fine detail. ``fg``: float32 (h, w, 3)
+    the redder half of its mid-bright pixels (``REFILL_BAND``; grey teeth left on the lip are not its colour),
+    keeping some of the picture's fine detail. ``fg``: float32 (h, w, 3)
     RGB, 0-255; ``iod``: inter-ocular distance in pixels; ``strength`` (0-1): how much is repainted (0: ``fg``
     unchanged). Returns float32 (h, w, 3); pixels away from the lips are ``fg``'s.
     """
