@@ -1,4 +1,4 @@
-"""``retalk serve`` from the command line (start-up time, loopback default) and the upload checks' pieces."""
+"""``retalk serve`` from the command line (it starts, imports stay light, loopback default) and the upload checks' pieces."""
 from __future__ import annotations
 
 import os
@@ -49,12 +49,28 @@ def _time_to_page(tmp_path: Path, limit: float = 30.0) -> tuple[float, str]:
         assert "Traceback" not in (out or ""), out
 
 
-def test_serve_starts_quickly(tmp_path):
+HEAVY = ("torch", "mediapipe", "av", "cv2", "scipy", "skimage", "pocketsphinx", "matplotlib")
+
+
+def test_serve_answers_its_page(tmp_path):
+    """The server comes up and serves its page (how fast: benchmarks/serve_startup.py)."""
     pytest.importorskip("gradio", reason="needs pip install 'retalk[serve]'")
-    best = _time_to_page(tmp_path)[0]
-    if best >= 5.0:  # a second try: the first may have paid for a cold disk cache
-        best = min(best, _time_to_page(tmp_path)[0])
-    assert best < 5.0, f"retalk serve took {best:.1f} s to serve its page"
+    seconds, why = _time_to_page(tmp_path, limit=120.0)
+    assert seconds < float("inf"), why
+
+
+def test_serve_builds_its_app_without_the_heavy_modules(tmp_path):
+    """What keeps start-up short: building the app imports none of the media or network libraries
+    (jobs import them in their own processes)."""
+    pytest.importorskip("gradio", reason="needs pip install 'retalk[serve]'")
+    code = ("import sys; from pathlib import Path; from retalk.serve.config import ServeConfig; "
+            "from retalk.serve.app import build_app; "
+            f"build_app(ServeConfig(work_dir=Path({str(tmp_path)!r}), examples=False)); "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
 def test_serve_flags_default_to_loopback():
