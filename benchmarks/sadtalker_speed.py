@@ -202,9 +202,9 @@ def main() -> None:
                     if st and st["fps"]:
                         print(f"    {name:<18} {st['fps']:9.2f} frames/s  ({st['busy']:.2f} s busy, "
                               f"{st['items']} items)")
-            print(f"    generator CPU time per frame: reference {r['cpu_ms_ref']:.0f} ms, retalk {r['cpu_ms_ours']:.0f} ms "
-                  f"({r['cpu_ms_ref'] / r['cpu_ms_ours']:.2f}x); runs (wall ms, CPU ms) reference {_runs(r['runs_ref'])}, "
-                  f"retalk {_runs(r['runs_ours'])}", flush=True)
+            print(f"    generator CPU time per frame: reference {r['cpu_ms_ref']:.0f} ms, retalk "
+                  f"{r['cpu_ms_ours']:.0f} ms ({r['cpu_ms_ref'] / r['cpu_ms_ours']:.2f}x); runs (wall ms/CPU ms) "
+                  f"reference {_runs(r['runs_ref'])}, retalk {_runs(r['runs_ours'])}", flush=True)
             print(f"    device {r['device']}, renderer autocast {r['half']}, {r['threads']} torch threads, "
                   f"load average {' '.join(f'{v:.1f}' for v in r['load'])}", flush=True)
 

@@ -45,7 +45,11 @@ def _axis_phases(factor: int) -> list[tuple[int, torch.Tensor]]:
     return phases
 
 
-def phase_kernels(weight: torch.Tensor, factor: int) -> dict[tuple[int, int], tuple[tuple[int, int, int, int], torch.Tensor]]:
+Kernels = dict[tuple[int, int], tuple[tuple[int, int, int, int], torch.Tensor]]
+"""Per output phase ``(p, q)``: ``F.pad`` widths of the small map and the conv kernel (see :func:`phase_kernels`)."""
+
+
+def phase_kernels(weight: torch.Tensor, factor: int) -> Kernels:
     """The small-map kernels of a 3×3 conv (padding 1) applied after a ×``factor`` nearest upsampling.
 
     Returns, per distinct output phase ``(p, q)`` (at f = 4 phases 1 and 2 of an axis are the same and
@@ -54,7 +58,7 @@ def phase_kernels(weight: torch.Tensor, factor: int) -> dict[tuple[int, int], tu
     """
     axes = _axis_phases(factor)
     w = weight.detach().to(torch.float64)
-    out: dict[tuple[int, int], tuple[tuple[int, int, int, int], torch.Tensor]] = {}
+    out: Kernels = {}
     for p in _distinct(factor):
         top, ay = axes[p]
         for q in _distinct(factor):
@@ -75,8 +79,7 @@ def _same_as(p: int, factor: int) -> int:
     return p if factor < 3 or p in (0, factor - 1) else 1
 
 
-def upsampled_conv3x3(seg: torch.Tensor, kernels: dict[tuple[int, int], tuple[tuple[int, int, int, int], torch.Tensor]],
-                      bias: torch.Tensor | None, factor: int) -> torch.Tensor:
+def upsampled_conv3x3(seg: torch.Tensor, kernels: Kernels, bias: torch.Tensor | None, factor: int) -> torch.Tensor:
     """``conv2d(interpolate(seg, scale_factor=factor, mode="nearest"), weight, bias, padding=1)``.
 
     Args:
@@ -141,8 +144,10 @@ def instance_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     """``F.instance_norm(x, eps=eps)`` (no affine, no running statistics) in ``x``'s memory format.
 
     ``F.instance_norm`` copies a channels-last input to contiguous and returns it contiguous; here
-    ``(x − mean) / sqrt(var + eps)`` per (sample, channel), biased variance, one pass for the result.
+    ``(x − mean) / sqrt(var + eps)`` per (sample, channel), biased variance, one pass for the result;
+    in float32 whatever ``x``'s dtype (a half-precision conv output under autocast).
     """
+    x = x.float()
     var, mean = torch.var_mean(x, dim=(2, 3), unbiased=False, keepdim=True)
     rstd = torch.rsqrt(var + eps)
     return torch.addcmul(-mean * rstd, x, rstd)
