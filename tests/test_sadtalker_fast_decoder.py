@@ -80,6 +80,20 @@ def test_fast_decoder_equals_the_release_op_sequence(decoder: SPADEDecoder, chan
     assert float(plain.std()) > 0.01  # not a saturated picture
 
 
+def test_fast_decoder_under_autocast_is_no_less_accurate(decoder: SPADEDecoder) -> None:
+    """Under reduced-precision autocast (bf16 on the CPU, as fp16 on CUDA) the fast path keeps its
+    normalisations and sums in float32: no further from float32 than the release's op sequence is."""
+    feature = torch.randn(1, 256, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        exact = decoder.forward_plain(feature)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain, fast = decoder.forward_plain(feature), decoder(feature)
+    assert fast.shape == plain.shape and bool(torch.isfinite(fast).all())
+    err_plain = float((plain.float() - exact).abs().max())
+    err_fast = float((fast.float() - exact).abs().max())
+    assert 0 < err_fast <= 1.5 * err_plain
+
+
 def test_fast_decoder_sees_changed_weights(decoder: SPADEDecoder) -> None:
     """Derived kernels are cached; an in-place change of a weight or spectral vector is seen at the next call."""
     feature = torch.randn(1, 256, 8, 8, generator=torch.Generator().manual_seed(6))

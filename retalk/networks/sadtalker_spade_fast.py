@@ -205,4 +205,6 @@ def block_forward(block: Any, x: torch.Tensor, seg: torch.Tensor, up: bool, cach
         shortcut = spectral(block.conv_s, "conv_s", modulated("s", block.norm_s, normed))
     else:
         shortcut = F.interpolate(x, scale_factor=2.0, mode="nearest") if up else x
+    if shortcut.dtype != dx.dtype:  # under autocast: the sum in the wider type, as ``x_s + dx`` gives it
+        return shortcut + dx
     return dx.add_(shortcut)
