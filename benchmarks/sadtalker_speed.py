@@ -11,7 +11,8 @@ on the weights' values) unless ``--checkpoints`` names a folder with the real fi
   ``render.finish`` resize / paste-back, ``mapping`` the mapping net + key-point transform of every frame);
 * the generator alone on the same frames: retalk's cached-source batched call against the reference's way
   (``make_animation``: 2 frames per call, the source encoded again in each, the release's op sequence and
-  layout), in ms per frame of wall time and of process CPU time, ``--repeats`` times alternately (best kept);
+  layout), in ms per frame of wall time and of process CPU time, ``--repeats`` times alternately (best kept),
+  and the 8-bit difference between the two ways' frames (the same frames: fp32 rounding only, unless autocast);
 * peak RSS (MB) and peak GPU memory allocated (MB).
 
     python benchmarks/sadtalker_speed.py --device cpu                     # CPU, 2 frames: a couple of minutes
@@ -90,12 +91,15 @@ kp = ours.driving_keypoints(state, wins)
 if dev.type == "cuda":
     ref.render_reference(img, src, wins[:2], batch=2)
     ours.render(state, kp[:batch])
-ref_runs, our_runs = [], []
+ref_runs, our_runs, frames_out = [], [], {}
 for _ in range(repeats):  # alternately, so that a change of load hits both
     set_channels_last(nets.generator, False)  # the reference's layout (and its op sequence: plain=True)
-    ref_runs.append(timed(lambda: ref.render_reference(img, src, wins, batch=2)))
+    ref_runs.append(timed(lambda: frames_out.update(ref=ref.render_reference(img, src, wins, batch=2))))
     set_channels_last(nets.generator, dev.type == "cpu")  # as animate_sadtalker runs it
-    our_runs.append(timed(lambda: [ours.render(state, kp[a:a + batch]) for a in range(0, ref_frames, batch)]))
+    our_runs.append(timed(lambda: frames_out.update(ours=np.concatenate(
+        [ours.render(state, kp[a:a + batch]) for a in range(0, ref_frames, batch)]))))
+# the same frames? 8-bit differences between the two ways
+diff = np.abs(frames_out["ref"].astype(np.int16) - frames_out["ours"].astype(np.int16))
 ms_ref, cpu_ref = min(w for w, _ in ref_runs), min(c for _, c in ref_runs)
 ms_ours, cpu_ours = min(w for w, _ in our_runs), min(c for _, c in our_runs)
 stages = {k: {"fps": v.items / v.busy if v.busy > 0 else None, "busy": v.busy, "items": v.items}
@@ -104,6 +108,7 @@ print(json.dumps({"frames": res.frames, "wall": wall, "render_wall": res.timings
                   "stages": stages, "ms_ref": ms_ref, "ms_ours": ms_ours, "batch": batch,
                   "cpu_ms_ref": cpu_ref, "cpu_ms_ours": cpu_ours, "runs_ref": ref_runs, "runs_ours": our_runs,
                   "threads": torch.get_num_threads(), "load": os.getloadavg(),
+                  "diff_max": int(diff.max()), "diff_mean": float(diff.mean()),
                   "half": str(ours.half), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "gpu_mb": gpu_run,
                   "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
@@ -205,6 +210,8 @@ def main() -> None:
             print(f"    generator CPU time per frame: reference {r['cpu_ms_ref']:.0f} ms, retalk "
                   f"{r['cpu_ms_ours']:.0f} ms ({r['cpu_ms_ref'] / r['cpu_ms_ours']:.2f}x); runs (wall ms/CPU ms) "
                   f"reference {_runs(r['runs_ref'])}, retalk {_runs(r['runs_ours'])}", flush=True)
+            print(f"    same frames: reference vs retalk 8-bit max {r['diff_max']}, mean {r['diff_mean']:.4f} levels",
+                  flush=True)
             print(f"    device {r['device']}, renderer autocast {r['half']}, {r['threads']} torch threads, "
                   f"load average {' '.join(f'{v:.1f}' for v in r['load'])}", flush=True)
 
