@@ -10,10 +10,13 @@ on the weights' values) unless ``--checkpoints`` names a folder with the real fi
 * per stage: frames per second of busy time (``render.network`` is the generator, ``enhance.network`` GFPGAN,
   ``render.finish`` resize / paste-back, ``mapping`` the mapping net + key-point transform of every frame);
 * the generator alone on the same frames: retalk's cached-source batched call against the reference's way
-  (``make_animation``: 2 frames per call, the source encoded again in each), in ms per frame;
+  (``make_animation``: 2 frames per call, the source encoded again in each, the release's op sequence and
+  layout), in ms per frame of wall time and of process CPU time, ``--repeats`` times alternately (best kept),
+  and the 8-bit difference between the two ways' frames (the same frames: fp32 rounding only, unless autocast);
 * peak RSS (MB) and peak GPU memory allocated (MB).
 
     python benchmarks/sadtalker_speed.py --device cpu                     # CPU, 2 frames: a couple of minutes
+    python benchmarks/sadtalker_speed.py --device cpu --threads 1 --ref-frames 4 --repeats 2   # steadier CPU figures
     python benchmarks/sadtalker_speed.py --device cuda --seconds 60       # the issue's targets (256, full, gfpgan, 512)
     python benchmarks/sadtalker_speed.py --device cuda --configs 256:crop 512:crop --precision fp32
 """
@@ -28,11 +31,13 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 t_start = time.perf_counter()
-size, preprocess, enhancer, device, seconds, ref_frames, folder, precision, out = sys.argv[1:10]
-size, seconds, ref_frames = int(size), float(seconds), int(ref_frames)
+size, preprocess, enhancer, device, seconds, ref_frames, folder, precision, out, threads, repeats = sys.argv[1:12]
+size, seconds, ref_frames, threads, repeats = int(size), float(seconds), int(ref_frames), int(threads), int(repeats)
 import cv2, numpy as np, torch
+if threads > 0:
+    torch.set_num_threads(threads)
 from retalk.media import write_wav
 from retalk.portrait import AnimateOptions
 from retalk.runtime.device import resolve_device
@@ -70,13 +75,14 @@ if "full" in preprocess:
     src = np.concatenate([src, np.ones((3, 27), np.float32)])
     wins = np.concatenate([wins, np.ones((ref_frames, 3, 27), np.float32)], 1)
 def timed(fn):
+    # (wall ms, process CPU ms) per frame of one call of fn
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     fn()
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    return 1000.0 * (time.perf_counter() - t) / ref_frames
+    return 1000.0 * (time.perf_counter() - t) / ref_frames, 1000.0 * (time.process_time() - c) / ref_frames
 ref = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev)  # fp32, as the reference
 ours = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev, half=autocast_dtype(opts, dev))
 batch = choose_batch(dev, size, half=ours.half is not None, enhancer=enh is not None)
@@ -85,14 +91,24 @@ kp = ours.driving_keypoints(state, wins)
 if dev.type == "cuda":
     ref.render_reference(img, src, wins[:2], batch=2)
     ours.render(state, kp[:batch])
-set_channels_last(nets.generator, False)  # the reference's layout
-ms_ref = timed(lambda: ref.render_reference(img, src, wins, batch=2))
-set_channels_last(nets.generator, dev.type == "cpu")  # as animate_sadtalker runs it
-ms_ours = timed(lambda: [ours.render(state, kp[a:a + batch]) for a in range(0, ref_frames, batch)])
+ref_runs, our_runs, frames_out = [], [], {}
+for _ in range(repeats):  # alternately, so that a change of load hits both
+    set_channels_last(nets.generator, False)  # the reference's layout (and its op sequence: plain=True)
+    ref_runs.append(timed(lambda: frames_out.update(ref=ref.render_reference(img, src, wins, batch=2))))
+    set_channels_last(nets.generator, dev.type == "cpu")  # as animate_sadtalker runs it
+    our_runs.append(timed(lambda: frames_out.update(ours=np.concatenate(
+        [ours.render(state, kp[a:a + batch]) for a in range(0, ref_frames, batch)]))))
+# the same frames? 8-bit differences between the two ways
+diff = np.abs(frames_out["ref"].astype(np.int16) - frames_out["ours"].astype(np.int16))
+ms_ref, cpu_ref = min(w for w, _ in ref_runs), min(c for _, c in ref_runs)
+ms_ours, cpu_ours = min(w for w, _ in our_runs), min(c for _, c in our_runs)
 stages = {k: {"fps": v.items / v.busy if v.busy > 0 else None, "busy": v.busy, "items": v.items}
           for k, v in res.timings.stages.items()}
 print(json.dumps({"frames": res.frames, "wall": wall, "render_wall": res.timings.passes.get("render"),
                   "stages": stages, "ms_ref": ms_ref, "ms_ours": ms_ours, "batch": batch,
+                  "cpu_ms_ref": cpu_ref, "cpu_ms_ours": cpu_ours, "runs_ref": ref_runs, "runs_ours": our_runs,
+                  "threads": torch.get_num_threads(), "load": os.getloadavg(),
+                  "diff_max": int(diff.max()), "diff_mean": float(diff.mean()),
                   "half": str(ours.half), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "gpu_mb": gpu_run,
                   "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
@@ -133,6 +149,10 @@ def _release(folder: Path, sizes: set[int], enhancer: bool) -> None:
         torch.save({"params_ema": GFPGANv1Clean().state_dict()}, folder / "GFPGANv1.3.pth")
 
 
+def _runs(runs: list[list[float]]) -> str:
+    return " ".join(f"{w:.0f}/{c:.0f}" for w, c in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default: CUDA when available)")
@@ -144,6 +164,9 @@ def main() -> None:
                         help="renderer autocast on CUDA (auto: fp16)")
     parser.add_argument("--checkpoints", help="a folder with the real SadTalker files (default: random weights)")
     parser.add_argument("--profile", action="store_true", help="print every stage's frames/s")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in the child (default: torch's)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="generator comparison: reference and retalk alternately, this many times each (best kept)")
     args = parser.parse_args()
 
     import torch
@@ -166,7 +189,8 @@ def main() -> None:
             size, preprocess, *rest = config.split(":")
             enhancer = rest[0] if rest else "none"
             proc = subprocess.run([sys.executable, "-c", CHILD, size, preprocess, enhancer, args.device, str(seconds),
-                                   str(ref_frames), str(folder), args.precision, str(tmp / "out.mp4")],
+                                   str(ref_frames), str(folder), args.precision, str(tmp / "out.mp4"),
+                                   str(args.threads), str(max(1, args.repeats))],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{config:<18} failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}", flush=True)
@@ -183,7 +207,13 @@ def main() -> None:
                     if st and st["fps"]:
                         print(f"    {name:<18} {st['fps']:9.2f} frames/s  ({st['busy']:.2f} s busy, "
                               f"{st['items']} items)")
-            print(f"    device {r['device']}, renderer autocast {r['half']}", flush=True)
+            print(f"    generator CPU time per frame: reference {r['cpu_ms_ref']:.0f} ms, retalk "
+                  f"{r['cpu_ms_ours']:.0f} ms ({r['cpu_ms_ref'] / r['cpu_ms_ours']:.2f}x); runs (wall ms/CPU ms) "
+                  f"reference {_runs(r['runs_ref'])}, retalk {_runs(r['runs_ours'])}", flush=True)
+            print(f"    same frames: reference vs retalk 8-bit max {r['diff_max']}, mean {r['diff_mean']:.4f} levels",
+                  flush=True)
+            print(f"    device {r['device']}, renderer autocast {r['half']}, {r['threads']} torch threads, "
+                  f"load average {' '.join(f'{v:.1f}' for v in r['load'])}", flush=True)
 
 
 if __name__ == "__main__":

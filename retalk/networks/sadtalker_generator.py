@@ -126,13 +126,15 @@ class OcclusionAwareSPADEGenerator(nn.Module):
         return sample_volume(volume, deformation)
 
     def render_dict(self, source: GeneratorSource, kp_driving: torch.Tensor,
-                    kp_source: torch.Tensor) -> dict[str, torch.Tensor]:
+                    kp_source: torch.Tensor, plain: bool = False) -> dict[str, torch.Tensor]:
         """The per-frame half, all frames at once; returns the reference's output dict.
 
         Args:
             source: from :meth:`encode_source`, batch n = 1 (one photo for all frames) or B.
             kp_driving: ``(B, K, 3)`` driving key points.
             kp_source: ``(n, K, 3)`` or ``(B, K, 3)`` source key points.
+            plain: decode with the release's op sequence (``SPADEDecoder.forward_plain``, the
+                reference's cost) instead of the fast path (same maths, see ``sadtalker_spade_fast``).
         """
         dense = self.dense_motion_network.motion(source.compressed, kp_driving, kp_source)
         out = self._warp(source.feature_3d, dense["deformation"])
@@ -145,7 +147,7 @@ class OcclusionAwareSPADEGenerator(nn.Module):
             if out.shape[2:] != occlusion.shape[2:]:  # never with the release's shapes
                 occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear", align_corners=False)
             out = out * occlusion
-        result["prediction"] = self.decoder(out)
+        result["prediction"] = self.decoder.forward_plain(out) if plain else self.decoder(out)
         return result
 
     def render(self, source: GeneratorSource, kp_driving: torch.Tensor, kp_source: torch.Tensor,
@@ -177,6 +179,6 @@ class OcclusionAwareSPADEGenerator(nn.Module):
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
     def forward(self, source_image: torch.Tensor, kp_driving: dict[str, Any],
-                kp_source: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Reference call; ``= render_dict(encode_source(source_image), kd, ks)``."""
-        return self.render_dict(self.encode_source(source_image), kp_driving["value"], kp_source["value"])
+                kp_source: dict[str, Any], plain: bool = False) -> dict[str, torch.Tensor]:
+        """Reference call; ``= render_dict(encode_source(source_image), kd, ks, plain)``."""
+        return self.render_dict(self.encode_source(source_image), kp_driving["value"], kp_source["value"], plain)

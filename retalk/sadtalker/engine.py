@@ -137,6 +137,7 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
     from retalk.sadtalker import blinks, motion, windows
     from retalk.sadtalker.budget import choose_batch
     from retalk.sadtalker.coeffs3d import photo_row, video_rows
+    from retalk.sadtalker.cpu_memory import keep_freed_memory
     from retalk.sadtalker.enhance import FrameLandmarks, restore_op
     from retalk.sadtalker.preprocess import prepare_source
     from retalk.sadtalker.render import FaceRenderer, RenderOp, set_channels_last
@@ -188,6 +189,7 @@ def animate_sadtalker(image: str | Path, audio: str | Path, outfile: str | Path,
                                           full=full, still=opt.still)
         if dev.type == "cpu":
             set_channels_last(nets.generator)
+            keep_freed_memory()
         renderer = FaceRenderer(nets.kp_extractor, nets.generator, nets.mapping, dev, half=autocast_dtype(opt, dev))
         with clock.time("source"):
             state = renderer.encode_source(source.image, windows.source_window(src_row, full=full))

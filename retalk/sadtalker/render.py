@@ -172,8 +172,9 @@ class FaceRenderer:
                          roll: np.ndarray | None = None, batch: int = 2) -> np.ndarray:
         """(T, S, S, 3) uint8 as the reference renders them: ``batch`` frames per full generator call.
 
-        The source picture is re-encoded inside every call; its key points and mapping are computed
-        once at the batch size (``make_animation``). Frames are taken in order (the reference's
+        The generator runs the release's op sequence (``plain=True``). The source picture is
+        re-encoded inside every call; its key points and mapping are computed once at the batch size
+        (``make_animation``). Frames are taken in order (the reference's
         interleaving only changes which frames share a call, not their values).
         """
         import torch
@@ -191,7 +192,8 @@ class FaceRenderer:
                 win = torch.as_tensor(np.ascontiguousarray(windows[idx], np.float32), device=self.device)
                 kp_d = self._transform(kp_c, self.mapping(win), _overrides(yaw, pitch, roll, idx, self.device))
                 with self._autocast():
-                    pred = self.generator(src, kp_driving={"value": kp_d}, kp_source={"value": kp_s})["prediction"]
+                    pred = self.generator(src, kp_driving={"value": kp_d}, kp_source={"value": kp_s},
+                                          plain=True)["prediction"]
                 frames.append(_to_uint8(pred)[: min(batch, n - a)])
         return np.concatenate(frames) if frames else np.zeros((0,) + image.shape, np.uint8)
 
