@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retalk.cli_checks import check_dub_checkpoints, check_paths, deferred_signals
 from retalk.cli_parser import (
     ANIMATE_ENGINES,
     DUB_DEFAULTS,
@@ -60,6 +61,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     from retalk.pipeline import SyncOptions, sync
 
     _set_checkpoints(args)
+    check_paths(args.outfile, {"--face": args.face, "--audio": args.audio}, args.checkpoints)
+    check_dub_checkpoints(args.engine, args.enhancer, engine_options(args))
     opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                        recognize=not args.no_asr, expression_scale=args.expression_scale, crf=args.crf,
                        preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
@@ -89,6 +92,8 @@ def _run_animate(args: argparse.Namespace) -> int:
     from retalk.portrait import animate
 
     _set_checkpoints(args)
+    check_paths(args.outfile, {"--image": args.image, "--audio": args.audio, "--ref-eyeblink": args.ref_eyeblink,
+                               "--ref-pose": args.ref_pose}, args.checkpoints)
     res = animate(args.image, args.audio, args.outfile, _animate_options(args, recognize=not args.no_asr))
     print(f"{res.path}  ({res.frames} frames, {res.size[0]}x{res.size[1]}, {res.fps:.3f} fps, {res.duration:.2f} s)")
     return EXIT_OK
@@ -135,6 +140,11 @@ def _run_say(args: argparse.Namespace) -> int:
 
     args = check_say_target(args)
     check_output(args.outfile)
+    check_paths(args.outfile, {"--face": args.face, "--image": args.image, "--text-file": args.text_file},
+                args.checkpoints)
+    _set_checkpoints(args)
+    if args.face:
+        check_dub_checkpoints(args.engine, args.enhancer, engine_options(args))
     if args.text_file is not None:
         path = check_file(args.text_file, "text file")
         try:
@@ -143,8 +153,8 @@ def _run_say(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: cannot read the text ({type(exc).__name__}); give a UTF-8 text file") from None
     else:
         text = args.text
-    _set_checkpoints(args)
-    speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
+    with deferred_signals():  # espeak-ng calls back into Python, which would drop a Ctrl-C raised there
+        speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
     with tempfile.TemporaryDirectory(prefix="retalk-say-") as tmp:
         wav = Path(tmp) / "speech.wav"
         write_wav(wav, speech.samples, speech.sample_rate)

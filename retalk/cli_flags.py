@@ -12,6 +12,7 @@ Nothing here imports torch, mediapipe or PyAV.
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -32,11 +33,71 @@ EXPRESSION_SCALE_RANGE = (0.0, 3.0)
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
+_COULD_MATCH = re.compile(r"(could match )(.*)$")
+
+
+def _shown_names(message: str) -> str:
+    """``message`` with hidden underscore aliases (``--face_index``) named by their shown dash spelling, once."""
+    def dashes(m: re.Match[str]) -> str:
+        names = [n.strip().replace("_", "-") for n in m.group(2).split(",")]
+        return m.group(1) + ", ".join(dict.fromkeys(names))
+
+    return _COULD_MATCH.sub(dashes, message)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-parsers of ``parser`` by command name (empty when it has none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _shown_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """The long options ``parser`` shows in its help (hidden aliases left out)."""
+    return [o for a in parser._actions if a.help != argparse.SUPPRESS for o in a.option_strings if o.startswith("--")]
+
+
+def unrecognized(extras: Sequence[str], command: str | None, parser: argparse.ArgumentParser) -> str:
+    """The error for arguments ``command`` does not take: for each unknown flag, the commands that do take it
+    or the closest flag of this command (``did you mean --outfile?``)."""
+    subs = _subcommands(parser)
+    hints = []
+    for word in extras:
+        if not word.startswith("--"):
+            continue
+        flag = word.split("=", 1)[0].replace("_", "-")
+        owners = [f"retalk {name}" for name, sub in subs.items() if name != command and flag in _shown_flags(sub)]
+        mine = _shown_flags(subs[command]) if command in subs else _shown_flags(parser)
+        close = difflib.get_close_matches(flag, mine, n=1, cutoff=0.75)
+        if flag in mine:
+            continue
+        if owners:
+            hints.append(f"{flag} is a flag of {', '.join(owners)}" + (f", not of retalk {command}" if command else ""))
+        elif close:
+            hints.append(f"did you mean {close[0]}?")
+    text = f"unrecognized arguments: {' '.join(extras)}"
+    return text + ("; " + "; ".join(hints) if hints else "")
+
+
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line and exit with :data:`EXIT_BAD_INPUT`."""
+    """An argument parser whose usage errors are one line and exit with :data:`EXIT_BAD_INPUT`.
+
+    An argument the chosen command does not take is reported by that command (``see 'retalk sync --help'``),
+    with the commands that do take it or the closest flag it has; hidden underscore aliases are never named.
+    """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"retalk: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_BAD_INPUT, f"retalk: error: {_shown_names(message)} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            reporter = _subcommands(self).get(command, self) if command else self
+            reporter.error(unrecognized(extras, command, self))
+        return parsed
 
 
 def add_flag(container: Any, *names: str, **kwargs: Any) -> argparse.Action:
@@ -143,7 +204,7 @@ def add_engine(p: argparse.ArgumentParser, what: str, default: Any = "builtin") 
 def add_device(p: argparse.ArgumentParser, what: str) -> None:
     """``--device``: where neural networks run."""
     p.add_argument("--device", type=device, default=None, metavar="DEV",
-                   help=f"where {what} run: cpu, cuda or cuda:N (default auto: the first CUDA GPU if PyTorch "
+                   help=f"device for {what}: cpu, cuda or cuda:N (default auto: the first CUDA GPU if PyTorch "
                         f"sees one, else the CPU); the builtin engine always runs on the CPU")
 
 
