@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", parents=[common], help="show versions, engines, found checkpoints and the device",
                        description="Print what is installed, which engines are registered, which checkpoints are "
                                    "found (with sizes and sha256) and which device neural engines would use.")
-    _add_checkpoints(p, "engines and metrics (the folder to look in)")
+    _add_checkpoints(p, "engines and metrics")
     return parser
 
 

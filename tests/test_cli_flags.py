@@ -305,3 +305,24 @@ def test_doctor_shows_the_real_import_error(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _version("retalk_test_broken_mod") == "broken: RuntimeError: boom at import"
     assert _version("retalk_test_no_such_module") == "not installed"
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*SYNC, "--pose-style", "1"], "unrecognized arguments: --pose-style 1; --pose-style is a flag of retalk animate, "
+                                   "retalk say, not of retalk sync (see 'retalk sync --help')"),
+    ([*SYNC, "--pose_style", "1"], "unrecognized arguments: --pose_style 1; --pose-style is a flag of retalk animate, "
+                                   "retalk say, not of retalk sync (see 'retalk sync --help')"),
+    ([*ANIMATE, "--face-index", "1"], "unrecognized arguments: --face-index 1; --face-index is a flag of retalk sync, "
+                                      "retalk say, not of retalk animate (see 'retalk animate --help')"),
+    ([*SYNC, "--expresion-scale", "2"], "unrecognized arguments: --expresion-scale 2; did you mean "
+                                        "--expression-scale? (see 'retalk sync --help')"),
+    ([*SYNC, "stray"], "unrecognized arguments: stray (see 'retalk sync --help')"),
+    (["sync", "--fac", "f.mp4"], "ambiguous option: --fac could match --face, --face-index (see 'retalk sync --help')"),
+    ([*ANIMATE, "--input_", "3"], "ambiguous option: --input_ could match --input-yaw, --input-pitch, --input-roll "
+                                  "(see 'retalk animate --help')"),
+])
+def test_unknown_flags_are_explained_by_their_command(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.strip() == f"retalk: error: {message}"
