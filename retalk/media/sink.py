@@ -42,7 +42,7 @@ def check_output(path: str | Path) -> str:
     p = Path(path)
     fmt = OUTPUT_FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise InputError(f"{p}: output must end in .mp4, .mov or .mkv")
+        raise InputError(f"{p}: output must end in .mp4, .m4v, .mov or .mkv (the video is H.264 with AAC sound)")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{parent}: output folder does not exist")
