@@ -4,8 +4,9 @@
 * :func:`add_flag`: one option in the dash style, its underscore spellings (SadTalker's,
   VideoReTalking's) accepted as hidden aliases;
 * :class:`ListVoices`: ``say --list-voices`` (prints and exits, like ``--version``);
-* checked value types (:func:`crf`, :func:`expression_scale`, :func:`device`, :func:`box`,
-  :func:`positive`) and the choices of ``--engine``, ``--enhancer`` and ``--preset``, read from their registries.
+* checked value types (:func:`crf`, :func:`expression_scale`, :func:`fps`, :func:`blink_rate`,
+  :func:`face_index`, :func:`device`, :func:`box`, :func:`positive`) and the choices of ``--engine``,
+  ``--enhancer`` and ``--preset``, read from their registries.
 
 Nothing here imports torch, mediapipe or PyAV.
 """
@@ -29,6 +30,12 @@ CRF_RANGE = (0, 51)
 EXPRESSION_SCALE_RANGE = (0.0, 3.0)
 """Valid ``--expression-scale`` values, inclusive (as :data:`retalk.pipeline.EXPRESSION_SCALE_RANGE` and
 ``animate``'s check; kept here so the parser needs no heavy import)."""
+
+FPS_RANGE = (1.0, 240.0)
+"""Valid ``--fps`` values, inclusive (frames per second; as :func:`retalk.media.probe_video` trusts a file's rate)."""
+
+BLINK_RATE_RANGE = (1.0, 120.0)
+"""Valid ``--blink-rate`` values, inclusive (blinks per minute; people blink about 10-30 times a minute)."""
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
@@ -142,6 +149,37 @@ def expression_scale(text: str) -> float:
     return value
 
 
+def _number_in(text: str, lo: float, hi: float, unit: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not lo <= value <= hi:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text} is out of range: choose {lo:g} to {hi:g} {unit}")
+    return value
+
+
+def fps(text: str) -> float:
+    """``--fps``: frames per second in :data:`FPS_RANGE`."""
+    return _number_in(text, *FPS_RANGE, "frames per second")
+
+
+def blink_rate(text: str) -> float:
+    """``--blink-rate``: blinks per minute in :data:`BLINK_RATE_RANGE`."""
+    return _number_in(text, *BLINK_RATE_RANGE, "blinks per minute")
+
+
+def face_index(text: str) -> int:
+    """``--face-index``: 0 (the leftmost face) or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: faces are counted from the left, starting at 0")
+    return value
+
+
 def device(text: str) -> str | None:
     """``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (returned lower-case), or ``auto`` (None)."""
     value = text.strip().lower()
@@ -160,6 +198,9 @@ def box(text: str) -> tuple[float, float, float, float]:
         parts = []
     if len(parts) != 4:
         raise argparse.ArgumentTypeError("--box takes four numbers: X0 Y0 X1 Y1 (pixels)")
+    if not (parts[2] > parts[0] and parts[3] > parts[1]):
+        raise argparse.ArgumentTypeError(f"{text!r}: X0 Y0 is the top-left corner and X1 Y1 the bottom-right one, "
+                                         f"so X1 > X0 and Y1 > Y0")
     return parts[0], parts[1], parts[2], parts[3]
 
 

@@ -149,7 +149,8 @@ def report(check: bool = True) -> str:
     from retalk.engines.videoretalking.release import release_report
     from retalk.sadtalker.files import describe
 
-    lines += ["", "other release files (in the checkpoints folder):"] + _other_files({item.name for item in found}, usable)
+    lines += ["", "other release files (in the checkpoints folder):"]
+    lines += _other_files({item.name for item in found}, usable)
     lines += [""] + release_report(ckdir)
     lines += ["", "animate --engine sadtalker (files in the checkpoints folder):"] + describe(ckdir)
     return "\n".join(lines)
