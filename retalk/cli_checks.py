@@ -1,23 +1,16 @@
-"""Checks the ``retalk`` commands make before any work, and signal deferral around uninterruptible steps.
+"""Checks the ``retalk`` commands make before any work.
 
 * :func:`check_paths`: the ``--checkpoints`` folder exists, and ``--outfile`` is none of the inputs
   (the finished file would replace the user's footage);
 * :func:`check_dub_checkpoints`: every checkpoint file a dub needs (engine and ``--enhancer``) named in one
-  :class:`~retalk.errors.CheckpointError`, instead of one file per run;
-* :func:`deferred_signals`: Ctrl-C and SIGTERM that arrive inside a step that would swallow them (a C
-  library calling back into Python) take effect as soon as the step returns.
+  :class:`~retalk.errors.CheckpointError`, instead of one file per run.
 
 Nothing here imports torch, mediapipe or PyAV at import time.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from retalk.errors import CheckpointError, InputError
@@ -81,38 +74,3 @@ def check_dub_checkpoints(engine: str, enhancer: str | None, options: dict[str, 
     if problems:
         raise CheckpointError(f"{len(problems)} checkpoints are missing: " + " | ".join(
             f"({k}) {text}" for k, text in enumerate(problems, 1)))
-
-
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while the body runs, then act on the first one that arrived.
-
-    For a step that would swallow the exception a Python signal handler raises (a C library calling back
-    into Python, where an exception is printed and dropped): the body runs to its end, then
-    ``KeyboardInterrupt`` (SIGINT) or the SIGTERM handler that was installed runs. Outside the main
-    thread it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        arrived.append(signum)
-
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        current = signal.getsignal(sig)
-        if current is not None and current != signal.SIG_IGN:  # an ignored signal stays ignored
-            previous[sig] = signal.signal(sig, hold)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if arrived:
-        handler = previous[arrived[0]]
-        if callable(handler):
-            handler(arrived[0], None)  # Python's SIGINT handler raises KeyboardInterrupt
-        else:
-            signal.raise_signal(arrived[0])  # SIG_DFL: the default action

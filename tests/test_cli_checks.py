@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from retalk import cli
-from retalk.cli_checks import check_dub_checkpoints, check_paths, deferred_signals
+from retalk.cli import deferred_signals
+from retalk.cli_checks import check_dub_checkpoints, check_paths
 from retalk.errors import EXIT_BAD_INPUT, CheckpointError, InputError
 
 
