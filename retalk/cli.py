@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     files are removed, and the exit status is 143 (128 + 15).
     """
     verbose = 0
+    checkpoints_env = os.environ.get("RETALK_CHECKPOINTS")  # --checkpoints sets it for this run only
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -289,3 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if checkpoints_env is None:
+            os.environ.pop("RETALK_CHECKPOINTS", None)
+        else:
+            os.environ["RETALK_CHECKPOINTS"] = checkpoints_env

@@ -31,19 +31,28 @@ def check_paths(outfile: str | Path, inputs: dict[str, str | Path | None], check
     check_not_an_input(outfile, inputs)
 
 
-def _engine_problem(engine: str, options: dict[str, Any]) -> CheckpointError | None:
-    """The missing-file error of a registered neural ``engine``, or None (all there, or nothing to check)."""
+def _missing(name: str) -> CheckpointError | None:
+    """The registry's missing-file error for checkpoint ``name``, or None when its file is there."""
+    from retalk.checkpoints import resolve
+
     try:
-        if engine == "wav2lip":
-            from retalk.checkpoints import resolve
+        resolve(name)
+    except CheckpointError as exc:
+        return exc
+    return None
 
-            resolve("wav2lip")
-        elif engine == "videoretalking":
-            from retalk.engines.videoretalking.release import check_release
 
-            exp_img = str(options.get("exp_img", "neutral"))
-            check_release(options.get("checkpoints"), up_face=str(options.get("up_face", "original")),
-                          exp_img=exp_img)
+def _videoretalking_missing(options: dict[str, Any]) -> CheckpointError | None:
+    """The engine's own list of every missing release file, or None when all are there.
+
+    A bad ``--exp-img`` is raised first (an :class:`InputError`): an option error comes before files.
+    """
+    from retalk.engines.videoretalking.engine import check_exp_img  # imports torch: only on this error path
+    from retalk.engines.videoretalking.release import check_release
+
+    exp_img = check_exp_img(str(options.get("exp_img", "neutral")))
+    try:
+        check_release(options.get("checkpoints"), up_face=str(options.get("up_face", "original")), exp_img=exp_img)
     except CheckpointError as exc:
         return exc
     return None
@@ -52,23 +61,25 @@ def _engine_problem(engine: str, options: dict[str, Any]) -> CheckpointError | N
 def check_dub_checkpoints(engine: str, enhancer: str | None, options: dict[str, Any]) -> None:
     """Raise one :class:`CheckpointError` naming every file a dub with ``engine`` and ``enhancer`` lacks.
 
-    Each part names the files, the folder searched and where to get them (the engines' own messages).
-    Skipped without PyTorch: then that is the first thing to install (the engine says so).
+    The pipeline builds the enhancer first and the engine while the video is analysed, so without this the
+    user learns of one missing file per run. Each part is the registry's or the engine's own message (the
+    files, the folder searched, where to get them). Skipped without PyTorch: the engine says to install it.
     """
     if importlib.util.find_spec("torch") is None:
         return
-    problems = []
-    engine_problem = _engine_problem(engine, options)
-    if engine_problem is not None:
-        problems.append(str(engine_problem))
-    # videoretalking's own list already holds GFPGAN (it restores every face with it)
-    if enhancer and engine != "videoretalking":
-        from retalk.checkpoints import resolve
-
-        try:
-            resolve(enhancer.lower())
-        except CheckpointError as exc:
-            problems.append(f"--enhancer {enhancer}: {exc}")
+    problems: list[str] = []
+    if engine == "wav2lip":
+        missing = _missing("wav2lip")
+        if missing is not None:
+            problems.append(str(missing))
+    enhancer_missing = _missing(enhancer.lower()) if enhancer else None
+    if enhancer_missing is not None and engine == "videoretalking":
+        release = _videoretalking_missing(options)
+        if release is not None:  # its list names GFPGAN too (it restores every face with it)
+            problems.append(str(release))
+            enhancer_missing = None
+    if enhancer_missing is not None:
+        problems.append(f"--enhancer {enhancer}: {enhancer_missing}")
     if len(problems) == 1:
         raise CheckpointError(problems[0])
     if problems:

@@ -91,7 +91,8 @@ def test_wav2lip_and_enhancer_missing_are_named_together(tmp_path, monkeypatch, 
     check_dub_checkpoints("wav2lip", "gfpgan", {})
 
 
-def test_videoretalking_list_names_gfpgan_once(tmp_path, monkeypatch, torch_present):
+def test_videoretalking_list_names_gfpgan_once(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="torch (retalk[neural]) not installed")
     monkeypatch.setenv("RETALK_CHECKPOINTS", str(tmp_path))
     with pytest.raises(CheckpointError) as exc:
         check_dub_checkpoints("videoretalking", "gfpgan", {"up_face": "angry"})
@@ -189,3 +190,22 @@ def test_missing_audio_is_called_audio(tmp_path):
 
     with pytest.raises(InputError, match=r"nope\.wav: audio file not found"):
         load_audio(tmp_path / "nope.wav")
+
+
+def test_an_option_error_comes_before_missing_files(tmp_path, capsys):
+    pytest.importorskip("torch", reason="torch (retalk[neural]) not installed")
+    code = cli.main(["sync", "--face", "f.mp4", "--audio", "a.wav", "-o", str(tmp_path / "o.mp4"), "--engine",
+                     "videoretalking", "--enhancer", "gfpgan", "--exp-img", "grumpy", "--checkpoints", str(tmp_path)])
+    assert code == EXIT_BAD_INPUT
+    assert "--exp-img 'grumpy': not neutral, smile or an existing picture" in _one_error_line(capsys)
+
+
+def test_checkpoints_flag_lasts_one_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("RETALK_CHECKPOINTS", raising=False)
+    cli.main(["sync", "--face", "f.mp4", "--audio", "a.wav", "-o", str(tmp_path / "o.mp4"), "--checkpoints",
+              str(tmp_path)])
+    assert "RETALK_CHECKPOINTS" not in os.environ  # a later run in this process must not search tmp_path
+    monkeypatch.setenv("RETALK_CHECKPOINTS", "/elsewhere")
+    cli.main(["sync", "--face", "f.mp4", "--audio", "a.wav", "-o", str(tmp_path / "o.mp4"), "--checkpoints",
+              str(tmp_path)])
+    assert os.environ["RETALK_CHECKPOINTS"] == "/elsewhere"
