@@ -1,23 +1,28 @@
 """The ``retalk`` command line.
 
 Every user-caused failure prints one line (``retalk: error: …``) and exits
-with status 2; nothing half-written is left behind. Flags use dashes
+with status 2; nothing half-written is left behind. Ctrl-C and SIGTERM unwind
+the run (exit 130 and 143); :func:`deferred_signals` holds them over a step
+that would swallow them (espeak-ng's callbacks). Flags use dashes
 (``--pose-style``); the underscore spellings of SadTalker and VideoReTalking
 (``--pose_style``) are accepted as hidden aliases (see :mod:`retalk.cli_flags`).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from retalk.cli_checks import check_dub_checkpoints, check_paths
 from retalk.cli_parser import (
     ANIMATE_ENGINES,
     DUB_DEFAULTS,
@@ -60,6 +65,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     from retalk.pipeline import SyncOptions, sync
 
     _set_checkpoints(args)
+    check_paths(args.outfile, {"--face": args.face, "--audio": args.audio}, args.checkpoints)
+    check_dub_checkpoints(args.engine, args.enhancer, engine_options(args))
     opts = SyncOptions(engine=args.engine, fps=args.fps, face_index=args.face_index, box=args.box,
                        recognize=not args.no_asr, expression_scale=args.expression_scale, crf=args.crf,
                        preset=args.preset, enhancer=args.enhancer, hold_repeats=args.hold_repeats,
@@ -89,6 +96,8 @@ def _run_animate(args: argparse.Namespace) -> int:
     from retalk.portrait import animate
 
     _set_checkpoints(args)
+    check_paths(args.outfile, {"--image": args.image, "--audio": args.audio, "--ref-eyeblink": args.ref_eyeblink,
+                               "--ref-pose": args.ref_pose}, args.checkpoints)
     res = animate(args.image, args.audio, args.outfile, _animate_options(args, recognize=not args.no_asr))
     print(f"{res.path}  ({res.frames} frames, {res.size[0]}x{res.size[1]}, {res.fps:.3f} fps, {res.duration:.2f} s)")
     return EXIT_OK
@@ -135,6 +144,11 @@ def _run_say(args: argparse.Namespace) -> int:
 
     args = check_say_target(args)
     check_output(args.outfile)
+    check_paths(args.outfile, {"--face": args.face, "--image": args.image, "--text-file": args.text_file},
+                args.checkpoints)
+    _set_checkpoints(args)
+    if args.face:
+        check_dub_checkpoints(args.engine, args.enhancer, engine_options(args))
     if args.text_file is not None:
         path = check_file(args.text_file, "text file")
         try:
@@ -143,8 +157,8 @@ def _run_say(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: cannot read the text ({type(exc).__name__}); give a UTF-8 text file") from None
     else:
         text = args.text
-    _set_checkpoints(args)
-    speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
+    with deferred_signals():  # espeak-ng calls back into Python, which would drop a Ctrl-C raised there
+        speech = synthesize(text, voice=_speech_voice(args.voice, args.lang), rate_wpm=args.rate)
     with tempfile.TemporaryDirectory(prefix="retalk-say-") as tmp:
         wav = Path(tmp) / "speech.wav"
         write_wav(wav, speech.samples, speech.sample_rate)
@@ -203,6 +217,41 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the body runs, then act on the first one that arrived.
+
+    For a step that would swallow the exception a Python signal handler raises (a C library calling back
+    into Python, where an exception is printed and dropped): the body runs to its end, then
+    ``KeyboardInterrupt`` (SIGINT) or the SIGTERM handler that was installed runs. Outside the main
+    thread it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(sig)
+        if current is not None and current != signal.SIG_IGN:  # an ignored signal stays ignored
+            previous[sig] = signal.signal(sig, hold)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if arrived:
+        handler = previous[arrived[0]]
+        if callable(handler):
+            handler(arrived[0], None)  # Python's SIGINT handler raises KeyboardInterrupt
+        else:
+            signal.raise_signal(arrived[0])  # SIG_DFL: the default action
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``retalk`` command line; return the exit status (see :mod:`retalk.errors`).
 
@@ -210,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     files are removed, and the exit status is 143 (128 + 15).
     """
     verbose = 0
+    checkpoints_env = os.environ.get("RETALK_CHECKPOINTS")  # --checkpoints sets it for this run only
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -240,3 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if checkpoints_env is None:
+            os.environ.pop("RETALK_CHECKPOINTS", None)
+        else:
+            os.environ["RETALK_CHECKPOINTS"] = checkpoints_env

@@ -80,7 +80,7 @@ def _add_mouth(p: argparse.ArgumentParser, what: str) -> None:
 
 def _add_speaker(p: argparse.ArgumentParser, given_only: bool = False) -> None:
     """Which face speaks, and whether repeated source frames are repeated (dubbing a video)."""
-    flags.add_flag(p, "--face-index", "--face_index", type=int, metavar="N",
+    flags.add_flag(p, "--face-index", "--face_index", type=flags.face_index, metavar="N",
                    default=_default("face_index", DUB_DEFAULTS, given_only),
                    help="speaker = the N-th face from the left (0-based) instead of the largest")
     p.add_argument("--box", type=flags.box, metavar="'X0 Y0 X1 Y1'", default=_default("box", DUB_DEFAULTS, given_only),
@@ -121,8 +121,10 @@ def _add_portrait(p: argparse.ArgumentParser, references: bool = True, given_onl
                        help="take blink timing from this talking video (eye aspect ratio of the tracked face)")
         flags.add_flag(p, "--ref-pose", "--ref_pose", metavar="VIDEO",
                        help="take head motion from this talking video (tracked head pose and position)")
-    flags.add_flag(p, "--blink-rate", "--blink_rate", type=float, default=d("blink_rate"), metavar="PER_MIN",
-                   help="average generated blinks per minute (default 17; intervals are irregular; builtin engine)")
+    flags.add_flag(p, "--blink-rate", "--blink_rate", type=flags.blink_rate, default=d("blink_rate"),
+                   metavar="PER_MIN",
+                   help="average generated blinks per minute, 1 to 120 (default 17; intervals are irregular; builtin "
+                        "engine)")
     p.add_argument("--seed", type=int, default=d("seed"), metavar="N",
                    help="--engine sadtalker: seed of its random blinks and head-pose noise (default 0: the same "
                         "input gives the same video)")
@@ -208,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mouth(p, "neural engines and --enhancer")
     flags.add_engine(p, "lip-sync engine")
     _add_checkpoints(p, "neural engines and --enhancer")
-    p.add_argument("--fps", type=float, metavar="FPS",
-                   help="frame rate when --face is a still image (default 25); a video keeps its own rate")
+    p.add_argument("--fps", type=flags.fps, metavar="FPS",
+                   help="frame rate when --face is a still image, 1 to 240 (default 25); a video keeps its own rate")
     _add_speaker(p)
     _add_videoretalking(p)
 
@@ -224,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_checkpoints(p, "--engine sadtalker and --enhancer")
     _add_animate_engine(p)
     _add_portrait(p)
-    p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
+    p.add_argument("--fps", type=flags.fps, default=25.0, metavar="FPS",
+                   help="output frame rate, 1 to 240 (default 25)")
 
     p = sub.add_parser("say", parents=[common],
                        help="speak text: synthesize speech and lip-sync a video or animate a photo",
@@ -254,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=flags.engine_help("with --face, the lip-sync engine") + " (default builtin); with --image, "
                         "builtin or sadtalker (SadTalker's networks, see `retalk animate --help`)")
     _add_checkpoints(p, "neural engines and --enhancer")
-    p.add_argument("--fps", type=float, metavar="FPS",
-                   help="frame rate of the output for --image, or when --face is a still image (default 25)")
+    p.add_argument("--fps", type=flags.fps, metavar="FPS",
+                   help="frame rate of the output for --image, or when --face is a still image, 1 to 240 "
+                        "(default 25)")
     _add_speaker(p, given_only=True)
     _add_portrait(p, references=False, given_only=True)
     _add_videoretalking(p)
@@ -268,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", parents=[common], help="show versions, engines, found checkpoints and the device",
                        description="Print what is installed, which engines are registered, which checkpoints are "
                                    "found (with sizes and sha256) and which device neural engines would use.")
-    _add_checkpoints(p, "engines and metrics (the folder to look in)")
+    _add_checkpoints(p, "engines and metrics")
     return parser
 
 

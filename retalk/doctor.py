@@ -52,13 +52,45 @@ def _engines(found: set[str], usable: set[str] | None = None) -> list[str]:
                     return "missing"
                 return "found" if usable is None or c in usable else "found but unusable (see below)"
 
-            state = "; checkpoints: " + ", ".join(f"{c} {word(c)}" for c in spec.checkpoints)
+            state = "; checkpoints: " + ", ".join(f"{_files(c)} {word(c)}" for c in spec.checkpoints)
         if spec.origin != "retalk":
             try:
                 spec.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not raised
                 state += f"; broken: {' '.join(str(exc).split())[:200]}"
         lines.append(f"  {spec.name:15s} {spec.description}{state}")
+    return lines
+
+
+def _files(name: str) -> str:
+    """The release file names of registry entry ``name`` (``wav2lip.pth or wav2lip_gan.pth``; two at most)."""
+    from retalk.checkpoints import get_spec
+
+    try:
+        files = get_spec(name).files
+        return " or ".join(files[:2]) + (" or …" if len(files) > 2 else "")
+    except Exception:  # noqa: BLE001 - a plugin naming an unknown entry: show the name
+        return name
+
+
+# Release files not covered by the videoretalking and sadtalker sections: registry name -> what uses it.
+_OTHER_USES = {"wav2lip": "sync --engine wav2lip", "gfpgan": "--enhancer gfpgan",
+               "syncnet": "eval: LSE-D/LSE-C", "fid_inception": "eval: FID/KID"}
+
+
+def _other_files(found: set[str], usable: set[str] | None) -> list[str]:
+    """Lines for the release files of :data:`_OTHER_USES`: found (usable or not), or missing with where to get
+    them.  ``usable``: the names of ``found`` that load (None: not checked)."""
+    from retalk.checkpoints import get_spec
+
+    lines = []
+    for name, use in _OTHER_USES.items():
+        spec = get_spec(name)
+        if name not in found:
+            state = f"missing; get it from {spec.source}"
+        else:
+            state = "found" if usable is None or name in usable else "found but unusable (see above)"
+        lines.append(f"  {_files(name):38s} ({use}) {state}")
     return lines
 
 
@@ -107,7 +139,8 @@ def report(check: bool = True) -> str:
     checks = [check_checkpoint(item.name, Path(item.path)) if check else "" for item in found]
     usable = {item.name for item, state in zip(found, checks) if state == "OK"} if check else None
     lines += ["", "engines (--engine):"] + _engines({item.name for item in found}, usable) + [""]
-    lines.append(f"checkpoints folder: {ckdir.resolve()} (set with --checkpoints or RETALK_CHECKPOINTS)")
+    where = "" if ckdir.is_dir() else ", which does not exist"
+    lines.append(f"checkpoints folder: {ckdir.resolve()}{where} (set with --checkpoints or RETALK_CHECKPOINTS)")
     if not found:
         lines.append("  (no released checkpoints found; the built-in engine needs none)")
     for item, state in zip(found, checks):
@@ -116,6 +149,8 @@ def report(check: bool = True) -> str:
     from retalk.engines.videoretalking.release import release_report
     from retalk.sadtalker.files import describe
 
+    lines += ["", "other release files (in the checkpoints folder):"]
+    lines += _other_files({item.name for item in found}, usable)
     lines += [""] + release_report(ckdir)
     lines += ["", "animate --engine sadtalker (files in the checkpoints folder):"] + describe(ckdir)
     return "\n".join(lines)

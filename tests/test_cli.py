@@ -89,3 +89,22 @@ def test_global_flags_before_or_after_the_command():
                                  (["-q", "doctor"], 0, True), (["doctor"], 0, False)):
         args = build_parser().parse_args(argv)
         assert (args.verbose, args.quiet) == (verbose, quiet), argv
+
+
+def test_doctor_says_which_file_each_command_needs_and_where_to_get_it(tmp_path, monkeypatch):
+    from retalk.doctor import report
+
+    monkeypatch.setenv("RETALK_CHECKPOINTS", str(tmp_path / "absent"))
+    text = report(check=False)
+    assert f"checkpoints folder: {(tmp_path / 'absent').resolve()}, which does not exist" in text
+    section = text.split("other release files (in the checkpoints folder):\n")[1].split("\n\n")[0].splitlines()
+    expected = {"wav2lip.pth or wav2lip_gan.pth": ("sync --engine wav2lip", "github.com/Rudrabha/Wav2Lip"),
+                "GFPGANv1.3.pth or GFPGANv1.4.pth": ("--enhancer gfpgan", "GFPGANv1.3.pth"),
+                "syncnet_v2.model": ("eval: LSE-D/LSE-C", "robots.ox.ac.uk"),
+                "pt_inception-2015-12-05-6726825d.pth": ("eval: FID/KID", "pytorch-fid")}
+    assert len(section) == len(expected)
+    for line, (files, (use, source)) in zip(section, expected.items()):
+        assert line.split("(")[0].strip() == files
+        assert f"({use}) missing; get it from" in line and source in line
+    engine = next(line for line in text.splitlines() if line.split()[:1] == ["wav2lip"])
+    assert engine.endswith("checkpoints: wav2lip.pth or wav2lip_gan.pth missing")

@@ -305,3 +305,51 @@ def test_doctor_shows_the_real_import_error(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _version("retalk_test_broken_mod") == "broken: RuntimeError: boom at import"
     assert _version("retalk_test_no_such_module") == "not installed"
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*SYNC, "--pose-style", "1"], "unrecognized arguments: --pose-style 1; --pose-style is a flag of retalk animate, "
+                                   "retalk say, not of retalk sync (see 'retalk sync --help')"),
+    ([*SYNC, "--pose_style", "1"], "unrecognized arguments: --pose_style 1; --pose-style is a flag of retalk animate, "
+                                   "retalk say, not of retalk sync (see 'retalk sync --help')"),
+    ([*ANIMATE, "--face-index", "1"], "unrecognized arguments: --face-index 1; --face-index is a flag of retalk sync, "
+                                      "retalk say, not of retalk animate (see 'retalk animate --help')"),
+    ([*SYNC, "--expresion-scale", "2"], "unrecognized arguments: --expresion-scale 2; did you mean "
+                                        "--expression-scale? (see 'retalk sync --help')"),
+    ([*SYNC, "stray"], "unrecognized arguments: stray (see 'retalk sync --help')"),
+    (["sync", "--fac", "f.mp4"], "ambiguous option: --fac could match --face, --face-index (see 'retalk sync --help')"),
+    ([*ANIMATE, "--input_", "3"], "ambiguous option: --input_ could match --input-yaw, --input-pitch, --input-roll "
+                                  "(see 'retalk animate --help')"),
+])
+def test_unknown_flags_are_explained_by_their_command(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.strip() == f"retalk: error: {message}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*SYNC, "--fps", "0"], "argument --fps: 0 is out of range: choose 1 to 240 frames per second"),
+    ([*SYNC, "--fps", "1000"], "argument --fps: 1000 is out of range: choose 1 to 240 frames per second"),
+    ([*ANIMATE, "--fps", "0"], "argument --fps: 0 is out of range: choose 1 to 240 frames per second"),
+    ([*SAY_IMAGE, "--fps", "nan"], "argument --fps: nan is out of range: choose 1 to 240 frames per second"),
+    ([*ANIMATE, "--blink-rate", "-3"], "argument --blink-rate: -3 is out of range: choose 1 to 120 blinks per minute"),
+    ([*SYNC, "--face-index", "-1"], "argument --face-index: -1: faces are counted from the left, starting at 0"),
+    ([*SYNC, "--box", "10 10 5 5"], "argument --box: '10 10 5 5': X0 Y0 is the top-left corner and X1 Y1 the "
+                                    "bottom-right one, so X1 > X0 and Y1 > Y0"),
+])
+def test_values_that_used_to_be_taken_silently_are_refused(argv, message, capsys):
+    """--fps 0 became 25, --face-index -1 the rightmost face, --blink-rate -3 one a minute, a reversed --box any face."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.strip() == f"retalk: error: {message} (see 'retalk {argv[0]} --help')"
+
+
+@pytest.mark.parametrize("argv, dest, value", [
+    ([*SYNC, "--fps", "1"], "fps", 1.0), ([*SYNC, "--fps", "240"], "fps", 240.0),
+    ([*ANIMATE, "--fps", "29.97"], "fps", 29.97), ([*ANIMATE, "--blink-rate", "1"], "blink_rate", 1.0),
+    ([*SYNC, "--face-index", "0"], "face_index", 0), ([*SYNC, "--box", "0 0 1 1"], "box", (0.0, 0.0, 1.0, 1.0)),
+])
+def test_range_ends_are_accepted(parser, argv, dest, value):
+    assert getattr(parser.parse_args(argv), dest) == value

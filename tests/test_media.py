@@ -166,3 +166,17 @@ def test_default_preset_keeps_files_small(tmp_path):
                 sink.write(f)
         sizes[name] = path.stat().st_size
     assert sizes["default"] < 1.35 * sizes["veryfast"], sizes
+
+
+def test_output_suffix_and_input_checks(tmp_path):
+    from retalk.media.sink import check_not_an_input, check_output
+
+    with pytest.raises(InputError, match=r"o\.webm: output must end in \.mp4, \.m4v, \.mov or \.mkv"):
+        check_output(tmp_path / "o.webm")
+    assert [check_output(tmp_path / f"o{s}") for s in (".mp4", ".M4V", ".mov", ".mkv")] == ["mp4", "mp4", "mov",
+                                                                                          "matroska"]
+    src = tmp_path / "in.mov"
+    src.write_bytes(b"x")
+    with pytest.raises(InputError, match="is also the --face input"):
+        check_not_an_input(tmp_path / "." / "in.mov", {"--audio": None, "--face": src})
+    check_not_an_input(tmp_path / "in.mp4", {"--face": src})

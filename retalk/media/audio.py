@@ -12,7 +12,7 @@ import av
 import numpy as np
 
 from retalk.errors import InputError
-from retalk.media.probe import open_container
+from retalk.media.probe import check_file, open_container
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def load_audio(path: str | Path, sample_rate: int = ANALYSIS_RATE) -> Audio:
     :class:`InputError` (one line, no traceback) for a missing file, a file
     FFmpeg cannot read, a file without an audio stream, or an empty stream.
     """
-    path = Path(path)
+    path = check_file(path, "audio file")
     with open_container(path) as container:
         if not container.streams.audio:
             raise InputError(f"{path}: has no audio stream")

@@ -42,7 +42,7 @@ def check_output(path: str | Path) -> str:
     p = Path(path)
     fmt = OUTPUT_FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise InputError(f"{p}: output must end in .mp4, .mov or .mkv")
+        raise InputError(f"{p}: output must end in .mp4, .m4v, .mov or .mkv (the video is H.264 with AAC sound)")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{parent}: output folder does not exist")
@@ -51,6 +51,25 @@ def check_output(path: str | Path) -> str:
     if p.is_dir():
         raise InputError(f"{p}: is a folder")
     return fmt
+
+
+def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """Refuse an output path that names one of the inputs (the finished file would replace the source).
+
+    ``inputs`` maps each input's flag as the user typed it (``--face``) to its path (None: not given).
+    Raises :class:`InputError` naming the flag.
+    """
+    out = Path(output)
+    for flag, given in inputs.items():
+        if given is None:
+            continue
+        src = Path(given)
+        try:
+            same = src.exists() and out.exists() and os.path.samefile(src, out)
+        except OSError:
+            same = False
+        if same or src.resolve() == out.resolve():
+            raise InputError(f"{out}: is also the {flag} input and would be overwritten; choose another --outfile")
 
 
 def _umask() -> int:
@@ -128,7 +147,9 @@ class VideoSink:
         self._v.width, self._v.height = self.width, self.height
         self._v.pix_fmt = "yuv420p" if even_size(width, height) else "yuv444p"
         if not even_size(width, height):
-            log.warning("odd frame size %dx%d: writing yuv444p H.264 to keep the exact size", width, height)
+            log.warning("odd frame size %dx%d: writing 4:4:4 H.264 (yuv444p) to keep the exact size; many players "
+                        "(web browsers, QuickTime, phones) only play 4:2:0 at even sizes: crop the input by a pixel "
+                        "if the result will not play", width, height)
         self._v.options = {"crf": str(crf), "preset": preset, **_PRESET_EXTRAS.get(preset, {})}
         self._v.codec_context.time_base = Fraction(1) / fps
         self._n = 0
