@@ -10,16 +10,14 @@ that would swallow them (espeak-ng's callbacks). Flags use dashes
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from retalk.cli_checks import check_dub_checkpoints, check_paths
@@ -42,6 +40,7 @@ from retalk.errors import (
     InputError,
     RetalkError,
 )
+from retalk.signals import deferred_signals
 
 if TYPE_CHECKING:
     from retalk.portrait import AnimateOptions
@@ -215,41 +214,6 @@ class _Terminated(BaseException):
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated()
-
-
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while the body runs, then act on the first one that arrived.
-
-    For a step that would swallow the exception a Python signal handler raises (a C library calling back
-    into Python, where an exception is printed and dropped): the body runs to its end, then
-    ``KeyboardInterrupt`` (SIGINT) or the SIGTERM handler that was installed runs. Outside the main
-    thread it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        arrived.append(signum)
-
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        current = signal.getsignal(sig)
-        if current is not None and current != signal.SIG_IGN:  # an ignored signal stays ignored
-            previous[sig] = signal.signal(sig, hold)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if arrived:
-        handler = previous[arrived[0]]
-        if callable(handler):
-            handler(arrived[0], None)  # Python's SIGINT handler raises KeyboardInterrupt
-        else:
-            signal.raise_signal(arrived[0])  # SIG_DFL: the default action
 
 
 def main(argv: list[str] | None = None) -> int:

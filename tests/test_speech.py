@@ -307,3 +307,38 @@ def test_recognize_phones_silence() -> None:
     assert all(phone_to_viseme(p.label, "arpabet") is Viseme.SIL for p in rec)
     with pytest.raises(InputError):
         phones_mod.recognize_phones(noise, 0)
+
+
+def test_a_signal_during_espeak_synthesis_stops_the_run() -> None:
+    """Ctrl-C during espeak-ng's synthesis used to be raised inside its ctypes callback, printed and dropped."""
+    import os
+    import signal
+
+    from retalk.speech import espeak
+
+    class Stopped(Exception):
+        pass
+
+    def interrupt(signum, frame):  # a handler that raises, as Python's default SIGINT handler does
+        raise Stopped
+
+    text = ("The quick brown fox jumps over the lazy dog near the riverbank at dawn. " * 400).encode()
+    espeak.synth(b"warm up", "en-us", 175)
+    old = signal.signal(signal.SIGINT, interrupt)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        with pytest.raises(Stopped):
+            espeak.synth(text, "en-us", 175)  # ~27 minutes of speech: about a second of synthesis
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+    pcm, rate, _ = espeak.synth(b"Still works.", "en-us", 175)  # the engine is usable afterwards
+    assert rate > 0 and len(pcm) > rate // 4
+
+
+def test_phones_of_a_few_milliseconds_of_audio_are_empty_not_an_error() -> None:
+    pytest.importorskip("pocketsphinx")
+    x = np.zeros(320, np.float32)  # 0.02 s at 16 kHz: the decoder returns no segments
+    out = phones_mod.recognize_phones(x, 16000)
+    assert all(isinstance(p, Phone) for p in out)

@@ -98,7 +98,7 @@ _BUILTIN: tuple[EngineSpec, ...] = (
     EngineSpec("builtin", "retalk.engines.builtin.engine:BuiltinEngine",
                description="mouths from the video itself, CPU only, no weights", needs_phones=True),
     EngineSpec("wav2lip", "retalk.engines.wav2lip:Wav2LipEngine", checkpoints=("wav2lip",),
-               description="the released Wav2Lip generator (needs retalk[neural] and wav2lip.pth)",
+               description="the released Wav2Lip generator (needs retalk[neural] and wav2lip_gan.pth or wav2lip.pth)",
                needs_phones=False, observes=False),
     EngineSpec("videoretalking", "retalk.engines.videoretalking.engine:VideoReTalkingEngine",
                checkpoints=("dnet", "lnet", "enet", "face3d", "gpen", "parsenet", "gfpgan"),

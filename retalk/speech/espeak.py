@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from retalk.errors import InputError, MissingDependencyError
+from retalk.signals import deferred_signals
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class _Collector:
 
     chunks: list[np.ndarray] = field(default_factory=list)
     events: list[tuple[int, int, str]] = field(default_factory=list)  # (type, audio ms, label)
+    error: BaseException | None = None  # raised in the callback (Ctrl-C, SIGTERM): re-raised after the call
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,15 @@ def _engine() -> _Engine:
         col = engine.collector
         if col is None:  # not ours; ask the library to stop
             return 1
+        try:
+            _collect(col, wav, n, events)
+        except BaseException as exc:  # noqa: BLE001 - ctypes would print and drop it; stop and re-raise later
+            col.error = exc
+            return 1
+        return 0
+
+    def _collect(col: _Collector, wav: ctypes.POINTER(ctypes.c_short), n: int,
+                 events: ctypes.POINTER(_Event)) -> None:
         if wav and n > 0:
             col.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         if events:
@@ -196,7 +207,6 @@ def _engine() -> _Engine:
                     label = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
                 col.events.append((ev.type, ev.audio_position, label))
                 i += 1
-        return 0
 
     engine.callback = _SynthCallback(on_synth)
     lib.espeak_SetSynthCallback(engine.callback)
@@ -320,10 +330,13 @@ def synth(data: bytes, voice: str, rate_wpm: int) -> tuple[np.ndarray, int, list
         col = _Collector()
         eng.collector = col
         try:
-            err = lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, None, None)
+            with deferred_signals():  # a Ctrl-C raised inside the callback would be printed and dropped
+                err = lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, None, None)
         finally:
             eng.collector = None
         sample_rate = eng.sample_rate
+    if col.error is not None:  # a signal handler raised inside the callback: synthesis stopped, pass it on
+        raise col.error
     if err != EE_OK:
         raise InputError(f"espeak-ng could not synthesise the text (error {err})")
     pcm = np.concatenate(col.chunks) if col.chunks else np.zeros(0, np.int16)

@@ -151,7 +151,7 @@ def recognize_phones(samples: np.ndarray, sample_rate: int = MODEL_RATE) -> list
 
     phones = _contiguous(
         [(seg.word, seg.start_frame / FRAME_RATE, (seg.end_frame + 1) / FRAME_RATE)  # end inclusive
-         for seg in decoder.seg()],
+         for seg in (decoder.seg() or ())],  # None when the decoder found nothing (very short audio)
         duration,
     )
     log.debug("recognised %d phones in %.2f s of audio in %.3f s",
