@@ -297,3 +297,14 @@ def test_metric_table_is_documented():
     doc = (pathlib.Path(__file__).parents[1] / "docs" / "evaluation.md").read_text()
     for m in METRICS:
         assert f"`{m.name}`" in doc, m.name
+
+
+def test_an_engine_that_cannot_load_leaves_no_output_folder(clips_dir, tmp_path):
+    """A missing checkpoint stops the run before anything is written (no empty videos/ and plots/)."""
+    pytest.importorskip("torch", reason="wav2lip needs torch (retalk[neural])")
+    from retalk.errors import CheckpointError
+
+    out = tmp_path / "o"
+    with pytest.raises(CheckpointError):
+        evaluate(clips_dir, "wav2lip", out, checkpoints=str(tmp_path / "empty"))
+    assert not out.exists()

@@ -171,8 +171,8 @@ def _execute(run: _Run, pairs: Sequence[Pair], previous: Mapping[str, Mapping[st
              t_start: float) -> Summary:
     """Steps 2–7 of :func:`evaluate`, once the options are checked (and Ray, if asked for, is connected)."""
     stages: dict[str, float] = {}
-    _make_folders(run.out)  # 2. the output folders
-    syncnet, inception, unavailable = _load_networks(run)  # 3. the engine must load before any clip is tried
+    syncnet, inception, unavailable = _load_networks(run)  # 2. the engine must load before any clip is tried
+    _make_folders(run.out)  # 3. the output folders (none left behind when the engine cannot load)
     kept, tasks = _plan(run, pairs, previous, lse_ok="lse" in run.groups and syncnet is not None)  # 4. resume
     stages["setup"] = time.perf_counter() - t_start
 
