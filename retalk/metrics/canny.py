@@ -5,19 +5,23 @@ the float scale, ``mode='constant'``, no mask) for a float64 picture: every step
 floating-point operations scikit-image 0.26 and scipy do, in the same order, so no tie can break
 another way.
 
-* **Smoothing**: scipy's ``gaussian_filter`` of the picture (as scikit-image calls it), divided by
-  the "bleed-over" (the same filter applied to a picture of ones, plus machine epsilon).  That
-  second filter depends only on the picture's size and on how far each pixel lies from the border
-  (the kernel reaches 4 px), so it is computed on an at most 9×9 picture of ones and expanded:
-  every value is the one scipy computes for the full picture, by the same operations.
+* **Smoothing**: scipy's ``gaussian_filter`` of the picture (as scikit-image calls it: each value
+  ``x[i]·w0``, then ``+= (x[i−k] + x[i+k])·wk`` for k = 4..1, axis 0 then axis 1, zeros outside),
+  done by numpy on strips of rows that stay in the CPU cache (2.3× quicker than scipy's line
+  buffers); then divided by the "bleed-over" (the same filter of a picture of ones, plus machine
+  epsilon), which depends only on the picture's size and on each pixel's distance to the border
+  within the kernel's 4 px reach, so it comes from an at most 9×9 picture of ones.
 * **Sobel**: scipy's ``sobel`` is ``correlate1d`` with ``[-1, 0, 1]`` along one axis then
   ``[1, 2, 1]`` along the other (mode ``reflect``); its symmetric loops compute ``x[i+1] − x[i−1]``
   and ``2·x[i] + (x[i−1] + x[i+1])``, which numpy does here with the same operations.
-* **Non-maximum suppression**: scikit-image's own compiled routine, with the same arguments.
-* **Hysteresis**: the 8-connected components of the thinned map (OpenCV's labelling: other label
-  numbers, the same components) that hold a pixel at or above the high threshold, found by
+* **Non-maximum suppression**: scikit-image's own compiled routine, with the same arguments
+  (its low threshold is a C ``float``, as in scikit-image's call).
+* **Hysteresis**: when no thinned pixel lies between the two thresholds every component holds a
+  strong pixel and the thinned map is the answer; otherwise the 8-connected components (OpenCV's
+  labelling: other label numbers, the same components) that hold a strong pixel, found by
   indexing instead of ``np.unique``.
 
+Whole-frame CPBD of a 512×512 frame spent about 19 ms in scikit-image's Canny, 6 ms here.
 The tests compare the edge maps with ``skimage.feature.canny`` on many pictures.
 """
 from __future__ import annotations

@@ -5,9 +5,10 @@ cumulative probability of blur detection", QoMEX 2009.  The recipe, as used by
 the talking-head literature through the Python ``cpbd`` package:
 
 1. The picture is taken as 8-bit grey levels (0..255, float).
-2. Canny edges (scikit-image defaults: sigma 1) decide which 64×64 blocks are
-   *edge blocks*: more than 0.2 % (threshold 0.002) of the block's pixels are
-   Canny edges.  Only whole blocks are used; a ragged right/bottom margin is
+2. Canny edges (scikit-image defaults: sigma 1; computed by
+   :mod:`retalk.metrics.canny`, the same edge map with less work) decide which
+   64×64 blocks are *edge blocks*: more than 0.2 % (threshold 0.002) of the
+   block's pixels are Canny edges.  Only whole blocks are used; a ragged right/bottom margin is
    ignored.
 3. A Sobel detector for vertical edges (horizontal gradient, Octave ``edge``
    style: squared response, threshold ``2·sqrt(mean)``, one-pixel thinning)
