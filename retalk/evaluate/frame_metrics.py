@@ -3,8 +3,8 @@
 CPBD of the frame and of its face, PSNR, SSIM and PSNR outside the source's face depend on one
 frame (and its source frame) alone, so :class:`FrameMetrics` runs them on worker threads while
 ``score_clip`` decodes and tracks the next frames (OpenCV, numpy, scipy.ndimage and
-scikit-image's compiled non-maximum suppression, which CPBD's Canny uses, release the GIL).  Values and notes are gathered in frame order, so they
-equal those of a sequential run to the bit.
+scikit-image's compiled non-maximum suppression, which CPBD's Canny uses, release the GIL).
+Values and notes are gathered in frame order, so they equal those of a sequential run to the bit.
 """
 from __future__ import annotations
 
