@@ -51,11 +51,16 @@ def canny_edges(image: np.ndarray) -> np.ndarray:
     and 0.2 keep almost every gradient; an integer picture is *not* rescaled as scikit-image would).
     """
     import cv2
-    from skimage.feature._canny_cy import _nonmaximum_suppression_bilinear
 
     img = np.ascontiguousarray(image, dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D picture, got shape {img.shape}")
+    try:  # a private routine of scikit-image: if a release moves it, use scikit-image's whole Canny
+        from skimage.feature._canny_cy import _nonmaximum_suppression_bilinear
+    except ImportError:
+        from skimage.feature import canny
+
+        return canny(img)
     h, w = img.shape
     smoothed = gaussian_constant(img)
     _divide_bleed_over(smoothed)
