@@ -6,13 +6,16 @@ it finishes in well under two minutes on two cores.  ``--clip`` adds the cost
 per frame of each metric group of ``retalk eval`` on a generated 5 s 512×512
 clip rendered by the built-in engine, next to that render's time; ``--eval N``
 runs ``retalk eval`` (paired, built-in) over N generated 3 s clips and compares
-the mean ``render_s`` and ``score_s``.
+the mean ``render_s`` and ``score_s``.  Both give the wall time and the process
+CPU time (every thread of the process), which moves less with the load of a
+shared machine, and the load average.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -176,19 +179,21 @@ def _make_clip(folder: Path, name: str, seconds: float, size: int, motion: float
     return clip
 
 
-def clip_costs(seconds: float = 5.0, size: int = 512) -> dict[str, float]:
+def clip_costs(seconds: float = 5.0, size: int = 512) -> dict[str, tuple[float, float]]:
     """Render one generated clip with the built-in engine, then time ``score_clip`` per metric group.
 
     Each group is scored alone; its cost is that time minus the time of scoring no group (one
     decoding pass and the face mesh over the rendered video), which is reported as ``decode +
     face mesh``.  ``reference`` includes decoding and tracking the source.  ``lse`` uses SyncNet
-    with random weights.  Returns seconds per clip by row name (also ``render``, ``all`` and ``all``
-    with ``--frame-step 5``).
+    with random weights.  Returns (wall seconds, process CPU seconds) per clip by row name (also
+    ``render``, ``all`` and ``all`` with ``--frame-step 5``); the CPU time counts every thread of
+    this process (the encoder's and the scoring threads' too), so it moves less with the load of
+    a shared machine than the wall time.
     """
     from retalk.evaluate.clip import ClipTask, score_clip
     from retalk.pipeline import SyncOptions, sync
 
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         src = _make_clip(d, "src", seconds, size, 1.0, 4.0)
@@ -197,9 +202,9 @@ def clip_costs(seconds: float = 5.0, size: int = 512) -> dict[str, float]:
         level = engine_log.level
         engine_log.setLevel(logging.WARNING)  # the engine's per-pass report would split the table
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             sync(str(src), str(src), rendered, SyncOptions(engine="builtin", progress=False))
-            out["render"] = time.perf_counter() - t0
+            out["render"] = (time.perf_counter() - t0, time.process_time() - c0)
         finally:
             engine_log.setLevel(level)
 
@@ -214,36 +219,60 @@ def clip_costs(seconds: float = 5.0, size: int = 512) -> dict[str, float]:
         except ImportError:
             log.info("LSE: torch not available, skipped")
 
-        def score(groups: tuple[str, ...], lse: bool = False, step: int = 1) -> tuple[float, int]:
+        def score(groups: tuple[str, ...], lse: bool = False, step: int = 1) -> tuple[float, float, int]:
             task = ClipTask("bench", str(src), str(src), "src", str(rendered), "builtin", "paired", groups, lse,
                             render=False, frame_step=step)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             values, _ = score_clip(task, syncnet)
-            return time.perf_counter() - t, int(values["frames"])  # type: ignore[arg-type]
+            return time.perf_counter() - t, time.process_time() - c, int(values["frames"])  # type: ignore[arg-type]
 
-        base, n = score(())
-        out["decode + face mesh"] = base
+        base_wall, base_cpu, n = score(())
+        out["decode + face mesh"] = (base_wall, base_cpu)
         for group in ("sharpness", "sync", "mouth", "jitter", "reference"):
-            out[group] = max(0.0, score((group,))[0] - base)
+            wall, cpu, _ = score((group,))
+            out[group] = (max(0.0, wall - base_wall), max(0.0, cpu - base_cpu))
         if syncnet is not None:
-            out["lse"] = max(0.0, score(("lse",), lse=True)[0] - base)
-        out["all"] = score(("sharpness", "sync", "mouth", "jitter", "reference"))[0]
-        out["all, --frame-step 5"] = score(("sharpness", "sync", "mouth", "jitter", "reference"), step=5)[0]
+            wall, cpu, _ = score(("lse",), lse=True)
+            out["lse"] = (max(0.0, wall - base_wall), max(0.0, cpu - base_cpu))
+        everything = ("sharpness", "sync", "mouth", "jitter", "reference")
+        out["all"] = score(everything)[:2]
+        out["all, --frame-step 5"] = score(everything, step=5)[:2]
         if syncnet is not None:
-            out["all + lse"] = score(("sharpness", "sync", "mouth", "jitter", "reference", "lse"), lse=True)[0]
-    log.info("score_clip on a %.0f s %dx%d clip (%d frames), paired, frame step 1", seconds, size, size, n)
-    for name, sec in out.items():
-        log.info("  %-30s %8.2f ms/frame %8.2f s per clip", name, 1000.0 * sec / n, sec)
-    log.info("  scoring (all but lse) / rendering: %.2f (--frame-step 5: %.2f)", out["all"] / out["render"],
-             out["all, --frame-step 5"] / out["render"])
+            out["all + lse"] = score(everything + ("lse",), lse=True)[:2]
+    log.info("score_clip on a %.0f s %dx%d clip (%d frames), paired, frame step 1; load average %.1f",
+             seconds, size, size, n, os.getloadavg()[0])
+    log.info("  %-30s %14s %14s %12s", "", "wall ms/frame", "CPU ms/frame", "wall s/clip")
+    for name, (wall, cpu) in out.items():
+        log.info("  %-30s %14.2f %14.2f %12.2f", name, 1000.0 * wall / n, 1000.0 * cpu / n, wall)
+    for k, kind in ((0, "wall"), (1, "CPU")):
+        log.info("  scoring (all but lse) / rendering, %s time: %.2f (--frame-step 5: %.2f)", kind,
+                 out["all"][k] / out["render"][k], out["all, --frame-step 5"][k] / out["render"][k])
     return out
+
+
+class _CpuClock:
+    """Wraps a function, adding up the process CPU seconds spent inside its calls (all threads of the process)."""
+
+    def __init__(self, fn: Callable[..., object]) -> None:
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        c = time.process_time()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.process_time() - c
 
 
 def eval_costs(n_clips: int, seconds: float = 3.0, size: int = 512) -> tuple[float, float]:
     """``retalk eval`` (paired, built-in, default metrics, no weights) over ``n_clips`` generated clips;
-    mean (render_s, score_s) per clip from its ``results.csv``."""
+    mean (render_s, score_s) per clip from its ``results.csv``, and the process CPU seconds spent in
+    rendering and in scoring (measured around ``sync`` and ``score_clip``)."""
+    import retalk.evaluate.clip as clip_mod
+    import retalk.pipeline as pipeline_mod
     from retalk.evaluate.runner import evaluate
 
+    render_clock, score_clock = _CpuClock(pipeline_mod.sync), _CpuClock(clip_mod.score_clip)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "clips"
         d.mkdir()
@@ -251,12 +280,18 @@ def eval_costs(n_clips: int, seconds: float = 3.0, size: int = 512) -> tuple[flo
             _make_clip(d, f"clip{k:02d}", seconds, size, 0.5 + 0.05 * k, 3.0 + 0.25 * k)
         empty = Path(tmp) / "no_weights"  # LSE and FID/KID are "unavailable", as in a run without downloads
         empty.mkdir()
-        summary = evaluate(d, "builtin", Path(tmp) / "run", protocol="paired", progress=False, checkpoints=empty)
+        pipeline_mod.sync, clip_mod.score_clip = render_clock, score_clock  # type: ignore[assignment]
+        try:
+            summary = evaluate(d, "builtin", Path(tmp) / "run", protocol="paired", progress=False, checkpoints=empty)
+        finally:
+            pipeline_mod.sync, clip_mod.score_clip = render_clock.fn, score_clock.fn  # type: ignore[assignment]
         rows = [r for r in summary.rows if r["status"] == "ok"]
     render = float(np.mean([float(r["render_s"]) for r in rows]))
     score = float(np.mean([float(r["score_s"]) for r in rows]))
-    log.info("retalk eval, %d generated %.0f s %dx%d clips (%d ok): render %.2f s, score %.2f s per clip "
-             "(score / render %.2f)", n_clips, seconds, size, size, len(rows), render, score, score / render)
+    log.info("retalk eval, %d generated %.0f s %dx%d clips (%d ok), load average %.1f: render %.2f s, score %.2f s "
+             "per clip (score / render %.2f); CPU render %.2f s, score %.2f s per clip (score / render %.2f)",
+             n_clips, seconds, size, size, len(rows), os.getloadavg()[0], render, score, score / render,
+             render_clock.seconds / n_clips, score_clock.seconds / n_clips, score_clock.seconds / render_clock.seconds)
     return render, score
 
 

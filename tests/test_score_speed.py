@@ -174,3 +174,72 @@ def test_cpbd_pieces_equal_their_slow_forms():
     assert cpbd_gray(gray[rows, cols], True) == cpbd_face(a, box)
     with pytest.raises(ValueError, match="outside"):
         face_window(a.shape, (200, 200, 300, 300))
+
+
+def _canny_pictures(clips):
+    """Pictures for the Canny comparison: decoded frames of the generated clips (H.264, as a rendered video is),
+    generated faces, random, blurred, flat, stepped and ramped pictures of odd sizes, 0..1 floats and negatives."""
+    from scipy.ndimage import gaussian_filter
+
+    from retalk.media import iter_frames, probe_video
+    from retalk.metrics.cpbd import to_gray255
+    from retalk.samples import astronaut, moving_frames
+
+    rng = np.random.default_rng(7)
+    frames = iter_frames(probe_video(clips["out"]))
+    pics = [to_gray255(next(frames)) for _ in range(3)]
+    frames.close()
+    pics += [to_gray255(f) for f in moving_frames(2, 200, 168, motion=1.0)]
+    face = to_gray255(astronaut(160))
+    pics += [face, face[3:97, 11:140], face[:, ::-1].copy()]
+    for shape in [(1, 1), (1, 6), (6, 1), (2, 3), (8, 8), (9, 9), (10, 13), (17, 9), (64, 64), (67, 130)]:
+        noise = rng.integers(0, 256, shape).astype(np.float64)
+        pics += [noise, np.round(gaussian_filter(noise, 1.5)), np.full(shape, 128.0), rng.random(shape),
+                 rng.normal(0, 50, shape)]
+    step = np.zeros((60, 70))
+    step[20:40, 25:50] = 255.0
+    pics += [step, np.tile(np.arange(70.0), (60, 1)), -np.tile(np.arange(70.0), (60, 1)), step * 1e-3]
+    return pics
+
+
+def test_canny_equals_scikit_image(clips):
+    """retalk.metrics.canny's edge map against skimage.feature.canny (the reference), pixel for pixel; its
+    Gaussian and Sobel steps against scipy's, bit for bit."""
+    from scipy import ndimage as ndi
+    from skimage.feature import canny
+
+    from retalk.metrics.canny import canny_edges, gaussian_constant, sobel_pair
+
+    pics = _canny_pictures(clips)
+    for pic in pics:
+        assert np.array_equal(canny_edges(pic), canny(pic)), pic.shape
+    assert sum(int(canny(p).sum()) for p in pics) > 1000  # the pictures do have edges
+    for pic in pics[:4] + pics[-6:]:
+        assert np.array_equal(gaussian_constant(pic), ndi.gaussian_filter(pic, 1.0, mode="constant", cval=0.0))
+        isobel, jsobel = sobel_pair(pic)
+        assert np.array_equal(isobel, ndi.sobel(pic, axis=0)) and np.array_equal(jsobel, ndi.sobel(pic, axis=1))
+
+
+def test_cpbd_uint8_route_equals_float_route(clips):
+    """CPBD of uint8 grey (integer Sobel strength, uint8 comparisons, gradients at the edge pixels only) equals
+    the float64 route, which takes the whole-picture gradient and scipy's Sobel; and so does cpbd() of colour."""
+    from retalk.media import iter_frames, probe_video
+    from retalk.metrics import cpbd
+    from retalk.metrics.cpbd import _edge_width_points, cpbd_gray, gray8, sobel_vertical_edges
+
+    frames = iter_frames(probe_video(clips["src"]))
+    pictures = [next(frames) for _ in range(2)]
+    frames.close()
+    rng = np.random.default_rng(3)
+    pictures += [rng.integers(0, 256, (70, 131)).astype(np.uint8), np.full((64, 64), 9, np.uint8),
+                 np.repeat((np.arange(64) // 8 % 2 * 200).astype(np.uint8)[:, None], 65, axis=1)]
+    for pic in pictures:
+        g8 = gray8(pic)
+        g64 = g8.astype(np.float64)
+        assert g8.dtype == np.uint8
+        edges = sobel_vertical_edges(g64, integral=False)  # scipy's convolution
+        assert np.array_equal(sobel_vertical_edges(g8), edges)
+        slow = _edge_width_points(g64, edges, integral=False)
+        fast = _edge_width_points(g64, edges, integral=True, same=g8)
+        assert all(np.array_equal(s, f) for s, f in zip(slow, fast))
+        assert cpbd_gray(g8) == cpbd_gray(g64, integral=False) == cpbd(pic)

@@ -3,8 +3,8 @@
 CPBD of the frame and of its face, PSNR, SSIM and PSNR outside the source's face depend on one
 frame (and its source frame) alone, so :class:`FrameMetrics` runs them on worker threads while
 ``score_clip`` decodes and tracks the next frames (OpenCV, numpy, scipy.ndimage and
-scikit-image's Canny release the GIL).  Values and notes are gathered in frame order, so they
-equal those of a sequential run to the bit.
+scikit-image's compiled non-maximum suppression, which CPBD's Canny uses, release the GIL).
+Values and notes are gathered in frame order, so they equal those of a sequential run to the bit.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def score_frame(frame: np.ndarray, lm: np.ndarray | None, src: np.ndarray | None
     with ``src_lm`` PSNR outside the source's grown face box; None skips them.
     """
     from retalk.metrics import psnr_and_outside, ssim
-    from retalk.metrics.cpbd import cpbd_gray, face_window, to_gray255
+    from retalk.metrics.cpbd import cpbd_gray, face_window, gray8
 
     out: dict[str, float | None] = {}
     failures: list[tuple[str, str]] = []
@@ -82,12 +82,11 @@ def score_frame(frame: np.ndarray, lm: np.ndarray | None, src: np.ndarray | None
             failures.append((name, one_line(exc)))
 
     if sharpness:
-        gray = to_gray255(frame)
-        integral = frame.dtype == np.uint8
-        run("cpbd", lambda: cpbd_gray(cpbd_sized(gray), integral))
+        gray = gray8(frame)  # uint8 grey levels: cpbd_gray's quicker route, the same values as to_gray255's
+        run("cpbd", lambda: cpbd_gray(cpbd_sized(gray)))
         if lm is not None:
             rows, cols = face_window(frame.shape, face_block(bbox(lm), frame.shape))
-            run("cpbd_face", lambda: cpbd_gray(cpbd_sized(gray)[rows, cols], integral))
+            run("cpbd_face", lambda: cpbd_gray(cpbd_sized(gray)[rows, cols]))
     if src is not None:
         box = None
         if src_lm is not None:

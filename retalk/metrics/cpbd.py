@@ -5,9 +5,10 @@ cumulative probability of blur detection", QoMEX 2009.  The recipe, as used by
 the talking-head literature through the Python ``cpbd`` package:
 
 1. The picture is taken as 8-bit grey levels (0..255, float).
-2. Canny edges (scikit-image defaults: sigma 1) decide which 64×64 blocks are
-   *edge blocks*: more than 0.2 % (threshold 0.002) of the block's pixels are
-   Canny edges.  Only whole blocks are used; a ragged right/bottom margin is
+2. Canny edges (scikit-image defaults: sigma 1; computed by
+   :mod:`retalk.metrics.canny`, the same edge map with less work) decide which
+   64×64 blocks are *edge blocks*: more than 0.2 % (threshold 0.002) of the
+   block's pixels are Canny edges.  Only whole blocks are used; a ragged right/bottom margin is
    ignored.
 3. A Sobel detector for vertical edges (horizontal gradient, Octave ``edge``
    style: squared response, threshold ``2·sqrt(mean)``, one-pixel thinning)
@@ -51,7 +52,8 @@ P_BLUR_MAX_PERCENT = 63
 MAX_SIDE = 100
 """Most pixels counted on one side of an edge."""
 
-__all__ = ["cpbd", "cpbd_face", "cpbd_gray", "edge_widths", "face_window", "sobel_vertical_edges", "to_gray255"]
+__all__ = ["cpbd", "cpbd_face", "cpbd_gray", "edge_widths", "face_window", "gray8", "sobel_vertical_edges",
+           "to_gray255"]
 
 
 def to_gray255(frame: np.ndarray, data_range: float | None = None) -> np.ndarray:
@@ -85,6 +87,23 @@ def to_gray255(frame: np.ndarray, data_range: float | None = None) -> np.ndarray
     return out
 
 
+def gray8(frame: np.ndarray, data_range: float | None = None) -> np.ndarray:
+    """``frame`` as grey levels 0..255: uint8 (H, W) for 8-bit input on its own scale (the very levels
+    :func:`to_gray255` gives, before its float conversion), else :func:`to_gray255`'s float64."""
+    img = np.asarray(frame)
+    if img.dtype != np.uint8 or data_range not in (None, 255, 255.0):
+        return to_gray255(frame, data_range)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 3:
+        import cv2
+
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    if img.ndim != 2:
+        raise ValueError(f"expected (H, W) or (H, W, 3) frame, got shape {img.shape}")
+    return img
+
+
 _SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]) / 8.0
 """Octave's vertical-edge Sobel kernel, normalised by the sum of its absolute weights (convolution order)."""
 
@@ -98,22 +117,26 @@ def sobel_vertical_edges(gray: np.ndarray, integral: bool | None = None) -> np.n
     response is a strict local maximum horizontally or vertically (zero outside
     the picture).  ``integral``: whether ``gray`` holds whole numbers (checked
     when None); then OpenCV computes the response, which is exact (every
-    partial sum is a multiple of 1/8), so equal to scipy's to the bit.
+    partial sum is a multiple of 1/8), so equal to scipy's to the bit.  A uint8
+    ``gray`` takes :func:`_sobel_strength_8bit` (the same edges, in integers).
     """
-    if integral is None:
-        integral = bool(np.array_equal(gray, np.rint(gray)))
-    if integral:
-        import cv2
-
-        # filter2D correlates: flip the kernel; scipy's "reflect" is OpenCV's BORDER_REFLECT
-        response = cv2.filter2D(np.ascontiguousarray(gray, dtype=np.float64), cv2.CV_64F, _SOBEL_X[::-1, ::-1].copy(),
-                                borderType=cv2.BORDER_REFLECT)
+    if gray.dtype == np.uint8:
+        strength = _sobel_strength_8bit(gray)
     else:
-        from scipy.ndimage import convolve
+        if integral is None:
+            integral = bool(np.array_equal(gray, np.rint(gray)))
+        if integral:
+            import cv2
 
-        response = convolve(gray, _SOBEL_X)
-    strength = np.square(response)
-    strength[strength <= 2.0 * np.sqrt(np.mean(strength))] = 0.0
+            # filter2D correlates: flip the kernel; scipy's "reflect" is OpenCV's BORDER_REFLECT
+            response = cv2.filter2D(np.ascontiguousarray(gray, dtype=np.float64), cv2.CV_64F,
+                                    _SOBEL_X[::-1, ::-1].copy(), borderType=cv2.BORDER_REFLECT)
+        else:
+            from scipy.ndimage import convolve
+
+            response = convolve(gray, _SOBEL_X)
+        strength = np.square(response)
+        strength[strength <= 2.0 * np.sqrt(np.mean(strength))] = 0.0
     pad = np.pad(strength, 1, mode="constant")
     centre = pad[1:-1, 1:-1]
     horiz = (centre > pad[1:-1, :-2]) & (centre > pad[1:-1, 2:])
@@ -121,26 +144,53 @@ def sobel_vertical_edges(gray: np.ndarray, integral: bool | None = None) -> np.n
     return horiz | vert
 
 
-def _runs_ending_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _sobel_strength_8bit(gray: np.ndarray) -> np.ndarray:
+    """The thresholded squared Sobel response of a uint8 picture times 64, int32 (H, W) (0 below the threshold).
+
+    The float response is ``S/8`` with ``S`` OpenCV's integer Sobel sum (|S| ≤ 1020), so its square
+    is ``S²/64`` exactly, and every partial sum of those squares is exact in float64: the mean is
+    ``(ΣS² / 64) / N`` in any summation order, and ``S²/64 ≤ t`` is ``S² ≤ 64·t``.  Scaling by 64
+    keeps the order of the strengths, so the thinning that follows picks the same pixels.
+    """
+    import cv2
+
+    s = cv2.Sobel(np.ascontiguousarray(gray), cv2.CV_16S, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT).astype(np.int32)
+    s *= s
+    mean = (float(s.sum(dtype=np.int64)) / 64.0) / s.size
+    s[s <= 64.0 * (2.0 * np.sqrt(mean))] = 0
+    return s
+
+
+def _runs_ending_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                    false_at: np.ndarray | None = None) -> np.ndarray:
     """For each (row, col) query, the number of consecutive True values of ``cond`` (H, W) bool ending at that
     position, leftwards: ``col`` minus the column of the last False at or before it in its row (−1 if none).
 
-    Found with a binary search in the flat positions of the False values, so the cost follows the
-    number of queries, not the picture.
+    Found with a binary search in the flat positions of the False values (``false_at``:
+    ``np.flatnonzero(~cond)``, computed when None), so the cost follows the number of queries, not the picture.
     """
     w = cond.shape[1]
-    false_at = np.append(-1, np.flatnonzero(~cond))  # -1: a False before the first row
+    if false_at is None:
+        false_at = np.flatnonzero(~cond)
     q = rows.astype(np.int64) * w + cols
-    last = false_at[np.searchsorted(false_at, q, side="right") - 1]
+    k = np.searchsorted(false_at, q, side="right") - 1
+    last = np.full(q.shape, -1, np.int64)  # -1: no False before q
+    found = k >= 0
+    last[found] = false_at[k[found]]
     return np.where(last >= rows.astype(np.int64) * w, q - last, cols + 1).astype(np.int64)
 
 
-def _runs_starting_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _runs_starting_at(cond: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                      false_at: np.ndarray | None = None) -> np.ndarray:
     """For each (row, col) query, the number of consecutive True values of ``cond`` starting there, rightwards."""
     w = cond.shape[1]
-    false_at = np.append(np.flatnonzero(~cond), cond.size)  # cond.size: a False after the last row
+    if false_at is None:
+        false_at = np.flatnonzero(~cond)
     q = rows.astype(np.int64) * w + cols
-    nxt = false_at[np.searchsorted(false_at, q, side="left")]
+    k = np.searchsorted(false_at, q, side="left")
+    nxt = np.full(q.shape, cond.size, np.int64)  # cond.size: no False after q
+    found = k < false_at.size
+    nxt[found] = false_at[k[found]]
     return np.where(nxt < (rows.astype(np.int64) + 1) * w, nxt - q, w - cols).astype(np.int64)
 
 
@@ -156,37 +206,59 @@ def _any_angle(grad_y: np.ndarray, grad_x: np.ndarray) -> bool:
     return bool(np.any(np.arctan2(grad_y[cand], grad_x[cand])))
 
 
-def _edge_width_points(gray: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and widths (pixels, float64) of the edge pixels that get a width (see :func:`edge_widths`)."""
+def _falls_somewhere(gray: np.ndarray) -> bool:
+    """Whether ``np.gradient(gray, axis=1)`` is negative somewhere, for a picture of whole grey levels.
+
+    Its differences are whole numbers (halved in the interior), so their signs are those of the
+    comparisons: the interior ``g[c+1] < g[c−1]``, the first column ``g[1] < g[0]``, the last
+    ``g[w−1] < g[w−2]``.
+    """
+    return bool(np.any(gray[:, 2:] < gray[:, :-2]) or np.any(gray[:, 1] < gray[:, 0])
+                or np.any(gray[:, -1] < gray[:, -2]))
+
+
+def _edge_width_points(gray: np.ndarray, edges: np.ndarray, integral: bool = False,
+                       same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and widths (pixels, float64) of the edge pixels that get a width (see :func:`edge_widths`).
+
+    ``integral``: ``gray`` holds whole grey levels (then the whole-picture gradient is needed
+    only when no horizontal gradient is negative, which a real picture always has).  ``same``:
+    the same picture in another dtype (e.g. uint8) whose comparisons are quicker; ``gray`` if None.
+    """
+    cmp = gray if same is None else same
     h, w = gray.shape
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if h < 3 or w < 3:
         return none
-    grad_y, grad_x = np.gradient(gray)
-    if not _any_angle(grad_y, grad_x):
-        return none
+    if not (integral and _falls_somewhere(cmp)):
+        grad_y, grad_x = np.gradient(gray)
+        if not _any_angle(grad_y, grad_x):
+            return none
     rows, cols = np.nonzero(edges[1:-1, 1:-1])
     rows += 1
     cols += 1
-    gx, gy = grad_x[rows, cols], grad_y[rows, cols]
+    gx = (gray[rows, cols + 1] - gray[rows, cols - 1]) / 2.0  # np.gradient's interior differences, at the edges
+    gy = (gray[rows + 1, cols] - gray[rows - 1, cols]) / 2.0
     angle = np.where(gx != 0, np.arctan2(gy, gx) * (180.0 / np.pi), 0.0)
     q = 45.0 * np.round(angle / 45.0)
     rising = q == 0
-    falling = (q == 180) | (q == -180)
+    keep = rising | (q == 180) | (q == -180)
+    rows, cols, rising = rows[keep], cols[keep], rising[keep]
 
-    step = np.diff(gray, axis=1)  # step[:, c] = gray[:, c + 1] - gray[:, c]
-    up, down = step > 0, step < 0
-    left_idx = cols - 2  # first step looked at on the left: gray[c-2] -> gray[c-1]
-    right_idx = cols + 1  # first step on the right: gray[c+1] -> gray[c+2]
-    has_left = left_idx >= 0
-    has_right = right_idx <= w - 2
-    li = np.clip(left_idx, 0, w - 2)
-    ri = np.clip(right_idx, 0, w - 2)
-    n_left = np.where(rising, _runs_ending_at(up, rows, li), _runs_ending_at(down, rows, li)) * has_left
-    n_right = np.where(rising, _runs_starting_at(up, rows, ri), _runs_starting_at(down, rows, ri)) * has_right
+    # step c is gray[c] -> gray[c + 1]; strict rises and falls, compared directly (the sign of the difference)
+    up = cmp[:, 1:] > cmp[:, :-1]
+    down = cmp[:, 1:] < cmp[:, :-1]
+    n_left = np.zeros(rows.size, np.int64)
+    n_right = np.zeros(rows.size, np.int64)
+    for sel, cond in ((rising, up), (~rising, down)):
+        r, c = rows[sel], cols[sel]
+        false_at = np.flatnonzero(~cond)
+        has_left = c >= 2  # first step looked at on the left: gray[c-2] -> gray[c-1]
+        has_right = c + 1 <= w - 2  # first step on the right: gray[c+1] -> gray[c+2]
+        n_left[sel] = _runs_ending_at(cond, r, np.clip(c - 2, 0, w - 2), false_at) * has_left
+        n_right[sel] = _runs_starting_at(cond, r, np.clip(c + 1, 0, w - 2), false_at) * has_right
     width = (np.minimum(n_left, MAX_SIDE) + 1 + np.minimum(n_right, MAX_SIDE) + 1).astype(np.float64)
-    keep = rising | falling
-    return rows[keep], cols[keep], width[keep]
+    return rows, cols, width
 
 
 def edge_widths(gray: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -205,28 +277,34 @@ def edge_widths(gray: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def cpbd_gray(gray: np.ndarray, integral: bool | None = None) -> float:
-    """CPBD of a float64 0..255 grey picture (H, W), e.g. from :func:`to_gray255`; in 0..1.
+    """CPBD of a grey picture (H, W) on the 0..255 scale, in 0..1: float64 (e.g. from :func:`to_gray255`)
+    or uint8 (whole grey levels: the quicker route, same value).
 
-    ``integral``: whether ``gray`` holds whole grey levels (as :func:`to_gray255` gives for
+    ``integral``: whether a float ``gray`` holds whole grey levels (as :func:`to_gray255` gives for
     8-bit input; checked when None), which lets the Sobel step run in OpenCV.
     """
-    from skimage.feature import canny
+    from retalk.metrics.canny import canny_edges
 
     h, w = gray.shape
     nby, nbx = h // BLOCK, w // BLOCK
     if nby == 0 or nbx == 0:
         raise ValueError(f"CPBD needs at least one {BLOCK}x{BLOCK} block; picture is {h}x{w}")
     hc, wc = nby * BLOCK, nbx * BLOCK
+    if gray.dtype == np.uint8:
+        integral = True
+    elif integral is None:
+        integral = bool(np.array_equal(gray, np.rint(gray)))
+    gray64 = gray.astype(np.float64)
 
     def blocks(a: np.ndarray) -> np.ndarray:
-        return a[:hc, :wc].reshape(nby, BLOCK, nbx, BLOCK).swapaxes(1, 2).reshape(nby * nbx, BLOCK * BLOCK)
+        return a[:hc, :wc].reshape(nby, BLOCK, nbx, BLOCK)
 
-    is_edge_block = np.count_nonzero(blocks(canny(gray)), axis=1) > BLOCK * BLOCK * EDGE_BLOCK_FRACTION
-    gray_b = blocks(gray)
-    contrast = (gray_b.max(axis=1) - gray_b.min(axis=1)).astype(np.int64)
+    is_edge_block = (blocks(canny_edges(gray64)).sum(axis=(1, 3), dtype=np.int32).ravel()
+                     > BLOCK * BLOCK * EDGE_BLOCK_FRACTION)
+    contrast = (blocks(gray).max(axis=(1, 3)) - blocks(gray).min(axis=(1, 3))).astype(np.int64).ravel()
     jnb = np.where(contrast <= CONTRAST_SPLIT, JNB_LOW_CONTRAST, JNB_HIGH_CONTRAST)
 
-    rows, cols, width = _edge_width_points(gray, sobel_vertical_edges(gray, integral))
+    rows, cols, width = _edge_width_points(gray64, sobel_vertical_edges(gray, integral), integral, gray)
     inside = (rows < hc) & (cols < wc)
     block = (rows[inside] // BLOCK) * nbx + cols[inside] // BLOCK
     counted = is_edge_block[block]
@@ -267,7 +345,7 @@ def cpbd(frame: np.ndarray, data_range: float | None = None) -> float:
     (see :func:`to_gray255` for ``data_range``).  Needs at least one whole
     64×64 block.  A picture with no measurable edges scores 0.
     """
-    return cpbd_gray(to_gray255(frame, data_range), _integral_gray(frame, data_range))
+    return cpbd_gray(gray8(frame, data_range), _integral_gray(frame, data_range))
 
 
 def cpbd_face(frame: np.ndarray, box: tuple[float, float, float, float] | np.ndarray,

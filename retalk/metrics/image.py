@@ -66,23 +66,27 @@ SSIM_WIN = 7
 """Side of scikit-image's default uniform SSIM window (pixels)."""
 
 
+SSIM_STRIP = 16
+"""Rows of SSIM windows turned into values at a time (their int32 and float64 work arrays stay in the CPU cache)."""
+
+
 def _ssim_box(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     """scikit-image's default SSIM (7×7 uniform window, sample covariance, K1 0.01, K2 0.03), faster.
 
-    The five window sums of every channel come from one OpenCV box filter over a (H, W, 5·C)
-    stack; only windows wholly inside the picture are kept (scikit-image crops the 3-pixel
-    border, so the border mode never matters).  For 8-bit pictures the sums, and the window
-    (co)variances times N² = 49², are whole numbers below 2³¹, computed exactly in int32
-    (:func:`_ssim_map_8bit`); other pictures use float64 means.  Equal to
-    ``structural_similarity`` up to the float rounding of its window means (about 1e-12 relative).
+    Only windows wholly inside the picture count (scikit-image crops the 3-pixel border, so the
+    border mode never matters).  8-bit pictures go to :func:`_ssim_8bit` (exact integer window
+    sums); other pictures use float64 means from one OpenCV box filter over a (H, W, 5·C) stack.
+    Equal to ``structural_similarity`` up to the float rounding of its window means and of the
+    final average (about 1e-12 relative).
     """
     import cv2
 
-    eight_bit = a.dtype == np.uint8 and b.dtype == np.uint8
+    if a.dtype == np.uint8 and b.dtype == np.uint8:
+        return _ssim_8bit(a, b, data_range)
     if a.ndim == 2:
         a, b = a[:, :, None], b[:, :, None]
     h, w, c = a.shape
-    stack = np.empty((h, w, 5 * c), np.uint16 if eight_bit else np.float64)  # 255² fits 16 bits
+    stack = np.empty((h, w, 5 * c), np.float64)
     x, y = stack[:, :, :c], stack[:, :, c:2 * c]
     x[...] = a
     y[...] = b
@@ -90,49 +94,80 @@ def _ssim_box(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     np.multiply(y, y, out=stack[:, :, 3 * c:4 * c])
     np.multiply(x, y, out=stack[:, :, 4 * c:])
     pad = (SSIM_WIN - 1) // 2
-    sums = cv2.boxFilter(stack, cv2.CV_32S if eight_bit else -1, (SSIM_WIN, SSIM_WIN), normalize=False,
-                         borderType=cv2.BORDER_REFLECT)
+    sums = cv2.boxFilter(stack, -1, (SSIM_WIN, SSIM_WIN), normalize=False, borderType=cv2.BORDER_REFLECT)
     planes = np.ascontiguousarray(sums.reshape(sums.shape[0], sums.shape[1], -1)[pad:-pad, pad:-pad].transpose(2, 0, 1))
-    sx, sy, sxx, syy, sxy = (planes[k * c:(k + 1) * c] for k in range(5))  # (C, h, w) window sums each
     n = SSIM_WIN ** 2
     cov_norm = n / (n - 1.0)
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
-    if eight_bit:
-        smap = _ssim_map_8bit(sx, sy, sxx, syy, sxy, cov_norm, c1, c2)
-    else:
-        ux, uy, uxx, uyy, uxy = (p / n for p in (sx, sy, sxx, syy, sxy))
-        vx = cov_norm * (uxx - ux * ux)
-        vy = cov_norm * (uyy - uy * uy)
-        vxy = cov_norm * (uxy - ux * uy)
-        smap = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    ux, uy, uxx, uyy, uxy = (planes[k * c:(k + 1) * c] / n for k in range(5))
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    smap = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
     return float(smap.mean(axis=(1, 2)).mean())
 
 
-def _ssim_map_8bit(sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, syy: np.ndarray, sxy: np.ndarray,
-                   cov_norm: float, c1: float, c2: float) -> np.ndarray:
-    """SSIM per window from int32 window sums of 8-bit pictures (N = 49 pixels a window).
+def _ssim_8bit(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """SSIM of two uint8 pictures (H, W) or (H, W, C) from exact int32 window sums (N = 49 pixels a window).
 
-    With means ``u = S/N`` the SSIM terms are ratios of whole numbers scaled by N²:
-    ``2·ux·uy = 2·Sx·Sy/N²``, ``ux² + uy² = (Sx² + Sy²)/N²``, ``vxy = cov·(N·Sxy − Sx·Sy)/N²``,
-    ``vx + vy = cov·(N·(Sxx + Syy) − Sx² − Sy²)/N²``; every product is below 2³¹, so int32 is exact.
+    The five window sums per channel (x, y, x², y², xy) come from OpenCV box filters (products in
+    uint16: 255² fits).  With means ``u = S/N`` the SSIM terms are ratios of whole numbers scaled
+    by N²: ``2·ux·uy = 2·Sx·Sy/N²``, ``ux² + uy² = (Sx² + Sy²)/N²``, ``vxy = cov·(N·Sxy − Sx·Sy)/N²``,
+    ``vx + vy = cov·(N·(Sxx + Syy) − Sx² − Sy²)/N²``; every product is below 2³¹, so int32 is exact,
+    and only the final ratio is float64.  The windows are turned into values :data:`SSIM_STRIP`
+    rows at a time, in preallocated arrays, and summed; the mean over every window and channel
+    equals scikit-image's mean of channel means up to float rounding (all channels have as many windows).
     """
-    n2 = float(SSIM_WIN ** 4)
+    import cv2
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, cv2.CV_32S, (SSIM_WIN, SSIM_WIN), normalize=False, borderType=cv2.BORDER_REFLECT)
+
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    pad = (SSIM_WIN - 1) // 2
+    h, w = a.shape[:2]
+    sums = [box(a), box(b), box(cv2.multiply(a, a, dtype=cv2.CV_16U)), box(cv2.multiply(b, b, dtype=cv2.CV_16U)),
+            box(cv2.multiply(a, b, dtype=cv2.CV_16U))]
+    sx, sy, sxx, syy, sxy = (s.reshape(h, w, -1)[pad:h - pad, pad:w - pad] for s in sums)  # valid windows only
+    rows = h - 2 * pad
     n = np.int32(SSIM_WIN ** 2)
-    pxy = sx * sy
-    sq = sx * sx
-    sq += sy * sy
-    cross = sxy * n
-    cross -= pxy
-    spread = sxx + syy
-    spread *= n
-    spread -= sq
-    num = 2.0 * pxy + c1 * n2
-    num *= 2.0 * cov_norm * cross + c2 * n2
-    den = sq + c1 * n2
-    den *= cov_norm * spread + c2 * n2
-    num /= den
-    return num
+    n2 = float(SSIM_WIN ** 4)
+    cov_norm = n / (n - 1.0)
+    c1n2 = (0.01 * data_range) ** 2 * n2
+    c2n2 = (0.03 * data_range) ** 2 * n2
+    shape = (min(SSIM_STRIP, rows),) + sx.shape[1:]
+    pxy_, sq_, cross_, spread_, tmp_ = (np.empty(shape, np.int32) for _ in range(5))
+    num_, den_, term_ = (np.empty(shape) for _ in range(3))
+    total = 0.0
+    for r0 in range(0, rows, SSIM_STRIP):
+        r1 = min(rows, r0 + SSIM_STRIP)
+        k = r1 - r0
+        x, y, xx, yy, xy = (s[r0:r1] for s in (sx, sy, sxx, syy, sxy))
+        pxy, sq, cross, spread, tmp = (v[:k] for v in (pxy_, sq_, cross_, spread_, tmp_))
+        num, den, term = (v[:k] for v in (num_, den_, term_))
+        np.multiply(x, y, out=pxy)  # Sx·Sy
+        np.multiply(x, x, out=sq)
+        np.multiply(y, y, out=tmp)
+        sq += tmp  # Sx² + Sy²
+        np.multiply(xy, n, out=cross)
+        cross -= pxy  # N·Sxy − Sx·Sy
+        np.add(xx, yy, out=spread)
+        spread *= n
+        spread -= sq  # N·(Sxx + Syy) − Sx² − Sy²
+        np.multiply(pxy, 2.0, out=num)
+        num += c1n2
+        np.multiply(cross, 2.0 * cov_norm, out=term)
+        term += c2n2
+        num *= term
+        np.add(sq, c1n2, out=den)
+        np.multiply(spread, cov_norm, out=term)
+        term += c2n2
+        den *= term
+        num /= den
+        total += float(num.sum())
+    return total / (rows * sx.shape[1] * sx.shape[2])
 
 
 def box_mask(shape: tuple[int, ...], box: tuple[float, float, float, float] | np.ndarray) -> np.ndarray:
