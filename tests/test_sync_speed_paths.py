@@ -142,3 +142,14 @@ def test_a_function_the_child_cannot_import_runs_here(monkeypatch):
     aside = Aside(answer)
     assert aside.in_child  # it looked importable here ...
     assert aside.result() == os.getpid()  # ... the child could not import it, so it ran here
+
+
+def _noisy(x: int) -> tuple[int, int]:
+    print("chatter on stdout")  # must not garble the answer
+    os.write(1, b"more chatter\n")
+    return x * 2, os.getpid()
+
+
+def test_what_the_call_prints_does_not_garble_the_answer():
+    value, pid = Aside(_noisy, 21).result()
+    assert value == 42 and pid != os.getpid()  # the child's own answer, read despite the chatter

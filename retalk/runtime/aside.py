@@ -81,16 +81,18 @@ class Aside:
             self._thread.join()
             proc, reply = self._proc, self._reply
             self._proc = self._thread = None
+            status, value = "failed", f"exit {None if proc is None else proc.returncode}"
             if proc is not None and proc.returncode == 0 and reply:
-                status, value = pickle.loads(reply)
-                if status == "ok":
-                    return value
-                if status == "error":
-                    raise value
-                log.debug("the child process could not find %s (%s); it runs here", self.fn.__qualname__, value)
-            else:
-                log.debug("the child process for %s failed (exit %s); it runs here", self.fn.__qualname__,
-                          None if proc is None else proc.returncode)
+                try:
+                    status, value = pickle.loads(reply)
+                except Exception:  # noqa: BLE001 - a garbled answer: computed here instead
+                    status, value = "failed", "an answer that could not be read"
+            if status == "ok":
+                return value
+            if status == "error":
+                raise value
+            log.debug("the child process for %s did not answer (%s: %s); it runs here", self.fn.__qualname__,
+                      status, value)
         return self.fn(*self.args)
 
     def close(self) -> None:
@@ -107,9 +109,13 @@ class Aside:
 
 def _main() -> None:
     """The child: read ``(parent's sys.path, module, name, args)``, call, write ``("ok", value)``,
-    ``("error", exception)`` or ``("missing", why)`` (the function could not be imported here)."""
+    ``("error", exception)`` or ``("missing", why)`` (the function could not be imported here) on stdout.
+    Whatever the call itself prints goes to stderr, so it cannot garble the answer."""
     paths, module, name, args = pickle.loads(sys.stdin.buffer.read())
     sys.path[:] = [*paths, *(p for p in sys.path if p not in paths)]
+    answer = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
@@ -123,8 +129,8 @@ def _main() -> None:
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - an exception that cannot be pickled
         data = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    answer.write(data)
+    answer.flush()
 
 
 if __name__ == "__main__":
