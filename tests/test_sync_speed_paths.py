@@ -109,7 +109,8 @@ def test_recognizer_aside_matches_recognizing_here():
 def test_the_child_entry_point_answers_on_stdout():
     import pickle
 
-    out = subprocess.run([sys.executable, "-m", "retalk.runtime.aside"], input=pickle.dumps((sys.path, "math", "hypot", (3, 4))),
+    out = subprocess.run([sys.executable, "-m", "retalk.runtime.aside"],
+                         input=pickle.dumps((sys.path, "math", "hypot", (3, 4))),
                          capture_output=True, env=dict(os.environ), check=True).stdout
     assert pickle.loads(out) == ("ok", 5.0)
 

@@ -10,9 +10,9 @@ pickled on its stdin (from a thread, so a large argument never blocks the caller
 result from its stdout. Both ends are this program, so unpickling the child's answer is as safe as calling the
 function here. Only a function the child can import by its module and name runs aside; anything else
 (a lambda, a test double put in a module's place) runs here when :meth:`Aside.result` is called, so the
-answer is always that of ``fn(*args)`` in this process. A child that fails in any way (cannot start, cannot import ``fn``, crashes, is killed) also falls back to
-calling ``fn`` here; an exception ``fn`` raises in the child is raised again. The child gets this process's
-``sys.path`` and finds this ``retalk`` first.
+answer is always that of ``fn(*args)`` in this process. A child that fails in any way (cannot start, cannot
+import ``fn``, crashes, is killed) also falls back to calling ``fn`` here; an exception ``fn`` raises in the
+child is raised again. The child gets this process's ``sys.path`` and finds this ``retalk`` first.
 :meth:`Aside.close` kills a child still running (an error or Ctrl-C in the caller) and leaves no process behind.
 """
 from __future__ import annotations
