@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 
 ASIDE_MIN_SECONDS = 4.0
 """Speech at least this long is phone-recognized in a child process during the analysis pass (shorter: the
-child's start-up, about 0.2 s of CPU, costs more than the overlap gains)."""
+child's start-up, about 0.2 s of CPU, costs more than the overlap gains) ..."""
+ASIDE_MIN_CORES = 4
+"""... on a machine with at least this many cores. The analysis pass keeps about 1.3-1.5 cores busy; on 2 cores
+shared with other work the child only competed with it (measured, 10 s 720p clip at load 2.8-3.8: analysis pass
++0.4-0.6 s, planning -0.35-0.4 s, the whole run 0.2-0.4 s slower), so there the recognizer runs in-process."""
 
 EXPRESSION_SCALE_RANGE = (0.0, 3.0)
 """Allowed ``expression_scale`` (mouth amplitude), inclusive: the same as ``animate``'s."""
@@ -170,9 +174,10 @@ def _start_engine(opt: SyncOptions, pool: ThreadPoolExecutor) -> tuple[Engine | 
 def _start_recognizer(opt: SyncOptions, engine: Engine | None, speech: Audio) -> Aside | None:
     """Phone recognition started in a child process (:mod:`retalk.runtime.aside`), to run beside the analysis
     pass, where :func:`timed_phones` would recognize (no phones given, recognition on, an engine that uses
-    phones); None otherwise. Pocketsphinx holds the GIL, so a thread would only take turns with the tracker."""
+    phones) and a core is likely free (:data:`ASIDE_MIN_CORES`); None otherwise. Pocketsphinx holds the GIL, so
+    a thread would only take turns with the tracker."""
     if opt.phones is not None or not opt.recognize or engine is None or not engine.needs_phones \
-            or speech.duration < ASIDE_MIN_SECONDS:
+            or speech.duration < ASIDE_MIN_SECONDS or (os.cpu_count() or 1) < ASIDE_MIN_CORES:
         return None
     from retalk.speech import phones as phones_mod
 

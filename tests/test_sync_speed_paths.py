@@ -154,3 +154,27 @@ def _noisy(x: int) -> tuple[int, int]:
 def test_what_the_call_prints_does_not_garble_the_answer():
     value, pid = Aside(_noisy, 21).result()
     assert value == 42 and pid != os.getpid()  # the child's own answer, read despite the chatter
+
+
+def test_sync_with_the_recognizer_aside_writes_the_same_video(tmp_path, monkeypatch):
+    pytest.importorskip("pocketsphinx")
+    import retalk.pipeline as pipeline
+    from retalk.samples import write_face_clip, write_vowel_speech
+
+    face = write_face_clip(tmp_path / "f.mp4", seconds=2.0, width=256, height=256)
+    wav = write_vowel_speech(tmp_path / "a.wav", seconds=2.0)
+    here = pipeline.sync(face, wav, tmp_path / "here.mp4", pipeline.SyncOptions(progress=False))
+    used: list[bool] = []
+
+    class Spy(Aside):
+        def result(self):  # noqa: ANN202
+            used.append(self.in_child)
+            return super().result()
+
+    monkeypatch.setattr(pipeline, "Aside", Spy)
+    monkeypatch.setattr(pipeline, "ASIDE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 8)
+    aside = pipeline.sync(face, wav, tmp_path / "aside.mp4", pipeline.SyncOptions(progress=False))
+    assert used == [True]  # recognized in a child process, picked up at planning
+    assert aside.frames == here.frames
+    assert (tmp_path / "aside.mp4").read_bytes() == (tmp_path / "here.mp4").read_bytes()
