@@ -47,11 +47,7 @@ child's start-up, about 0.2 s of CPU, costs more than the overlap gains) ..."""
 ASIDE_MIN_CORES = 4
 """... on a machine with at least this many cores. The analysis pass keeps about 1.3-1.5 cores busy; on 2 cores
 shared with other work the child only competed with it (measured, 10 s 720p clip at load 2.8-3.8: analysis pass
-+0.4-0.6 s, planning -0.35-0.4 s, the whole run 0.2-0.4 s slower), so there the recognizer runs in-process ..."""
-ASIDE_LONG_SECONDS = 30.0
-"""... unless the speech is at least this long: pocketsphinx keeps its search over the whole recording and
-this process keeps the memory afterwards (peak +32 MB for 10 s, +40 MB for 60 s; 14 and 24 MB stay), which
-made the 60 s 720p dub's peak RSS 503-513 MB against 466-493 MB with the recognizer in a child."""
++0.4-0.6 s, planning -0.35-0.4 s, the whole run 0.2-0.4 s slower), so there the recognizer runs in-process."""
 
 EXPRESSION_SCALE_RANGE = (0.0, 3.0)
 """Allowed ``expression_scale`` (mouth amplitude), inclusive: the same as ``animate``'s."""
@@ -178,13 +174,10 @@ def _start_engine(opt: SyncOptions, pool: ThreadPoolExecutor) -> tuple[Engine | 
 def _start_recognizer(opt: SyncOptions, engine: Engine | None, speech: Audio) -> Aside | None:
     """Phone recognition started in a child process (:mod:`retalk.runtime.aside`), to run beside the analysis
     pass, where :func:`timed_phones` would recognize (no phones given, recognition on, an engine that uses
-    phones) and a core is likely free or the speech is long (:data:`ASIDE_MIN_CORES`,
-    :data:`ASIDE_LONG_SECONDS`); None otherwise. Pocketsphinx holds the GIL, so
+    phones) and a core is likely free (:data:`ASIDE_MIN_CORES`); None otherwise. Pocketsphinx holds the GIL, so
     a thread would only take turns with the tracker."""
     if opt.phones is not None or not opt.recognize or engine is None or not engine.needs_phones \
-            or speech.duration < ASIDE_MIN_SECONDS:
-        return None
-    if (os.cpu_count() or 1) < ASIDE_MIN_CORES and speech.duration < ASIDE_LONG_SECONDS:
+            or speech.duration < ASIDE_MIN_SECONDS or (os.cpu_count() or 1) < ASIDE_MIN_CORES:
         return None
     from retalk.speech import phones as phones_mod
 
