@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -93,6 +94,12 @@ def face_thumbnail(frame: np.ndarray, box: np.ndarray, size: int = 64) -> np.nda
     x1, y1 = int(np.clip(np.ceil(box[2]), x0 + 1, w)), int(np.clip(np.ceil(box[3]), y0 + 1, h))
     small = cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _response(before: np.ndarray, frame: np.ndarray, box: np.ndarray) -> float:
+    """The phase correlation's peak between ``before`` (the previous frame's :func:`aligned_picture` at ``box``)
+    and the same region of ``frame``: near 1 where the picture there only moved (:mod:`retalk.face.shots`)."""
+    return picture_shift(before, aligned_picture(frame, box))[1]
 
 
 def _area(b: np.ndarray) -> float:
@@ -198,7 +205,7 @@ class FaceTracker:
         response = None  # does the picture around the previous face only move (a strong peak) or change?
         if self._context is not None and not self.static:
             box, before = self._context
-            _, response = picture_shift(before, aligned_picture(frame, box))
+            response = partial(_response, before, frame, box)  # measured only where the histogram finds a cut
         cut = False
         if not self.static:
             cut = self._shots.update(frame, None if np.isnan(change) else change, response)

@@ -121,6 +121,11 @@ def iter_frames(info: VideoInfo, start: int = 0) -> Iterator[np.ndarray]:
     """Yield upright RGB frames on the constant-rate grid of ``info.fps``, from frame ``start``.
 
     Memory is one or two frames whatever the length. A still image yields one frame.
+
+    Decoding is single-threaded: the callers decode in a thread of their own beside their work, and
+    FFmpeg's frame threads cost far more CPU than they save there (H.264, measured on 2 cores: 1.6 ms a
+    720p frame, RGB conversion included, against 2.6-3.1 ms with frame threads; 1080p 2.6 against 2.9-4.6 ms;
+    the same pixels).
     """
     if info.is_image:
         if start == 0:
@@ -129,7 +134,7 @@ def iter_frames(info: VideoInfo, start: int = 0) -> Iterator[np.ndarray]:
     fps = float(info.fps)
     with open_container(info.path) as c:
         s = c.streams.video[0]
-        s.thread_type = "AUTO"
+        s.thread_type = "NONE"
         tb = float(s.time_base) if s.time_base else 1.0 / fps
         if start > 0:
             target = (start / fps) + (float(s.start_time * s.time_base) if s.start_time is not None else 0.0)

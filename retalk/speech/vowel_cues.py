@@ -22,6 +22,7 @@ PITCH_RANGE_HZ = (60.0, 450.0)  # voicing: the autocorrelation's peak is looked 
 VOICED_CORRELATION = 0.45  # normalized autocorrelation peak above which a frame is voiced
 CALIBRATION_QUANTILES = (0.2, 0.9)  # F1 quantiles of this recording's voiced frames that become 0 and 1
 MIN_F1_SPAN_HZ = 150.0  # the calibrated span is at least this wide (a monotone recording is not stretched)
+BLOCK_FRAMES = 512  # frames analysed at once (~30 MB of spectra at 16 kHz, whatever the recording's length)
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,10 @@ class VowelCues:
     height: np.ndarray
 
 
-def _frames(x: np.ndarray, n_frames: int, hop: int, nper: int) -> np.ndarray:
-    """(n_frames, nper) windows centred on each hop (zero-padded at the ends)."""
-    pad = np.concatenate([np.zeros(nper // 2, x.dtype), x, np.zeros(nper + hop, x.dtype)])
-    idx = np.arange(n_frames)[:, None] * hop + np.arange(nper)[None, :]
+def _frames(pad: np.ndarray, frames: range, hop: int, nper: int) -> np.ndarray:
+    """(len(frames), nper) windows centred on each hop of the signal, from ``pad``: the signal with nper // 2
+    zeros before it and nper + hop after it (:func:`vowel_cues`)."""
+    idx = np.arange(frames.start, frames.stop)[:, None] * hop + np.arange(nper)[None, :]
     return pad[np.minimum(idx, len(pad) - 1)]
 
 
@@ -60,15 +61,10 @@ def _levinson(r: np.ndarray, order: int) -> np.ndarray:
     return a
 
 
-def vowel_cues(samples: np.ndarray, sample_rate: int, n_frames: int, hop_s: float = 0.01) -> VowelCues:
-    """F1, voicing and calibrated vowel height for ``n_frames`` frames of ``hop_s`` seconds (see the module docstring).
-
-    ``samples``: float mono at ``sample_rate`` Hz.
-    """
-    x = np.asarray(samples, np.float64)
-    hop = max(1, int(round(hop_s * sample_rate)))
-    nper = int(round(WINDOW_S * sample_rate))
-    fr = _frames(x, n_frames, hop, nper) * np.hanning(nper)[None, :]
+def _block_cues(frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """F1 (Hz, NaN where not voiced) and voicing of each row of ``frames`` (n, nper): see :func:`vowel_cues`."""
+    nper = frames.shape[1]
+    fr = frames * np.hanning(nper)[None, :]
     # voicing: the normalized autocorrelation's highest peak over the pitch range
     nfft = 1 << int(np.ceil(np.log2(2 * nper)))
     spec = np.fft.rfft(fr, nfft)
@@ -95,6 +91,24 @@ def vowel_cues(samples: np.ndarray, sample_rate: int, n_frames: int, hop_s: floa
     has = peak.any(1)
     first = np.argmax(peak, axis=1)
     f1 = np.where(has & voiced, freqs[band][first], np.nan)
+    return f1, voicing
+
+
+def vowel_cues(samples: np.ndarray, sample_rate: int, n_frames: int, hop_s: float = 0.01) -> VowelCues:
+    """F1, voicing and calibrated vowel height for ``n_frames`` frames of ``hop_s`` seconds (see the module docstring).
+
+    ``samples``: float mono at ``sample_rate`` Hz.
+    """
+    x = np.asarray(samples, np.float64)
+    hop = max(1, int(round(hop_s * sample_rate)))
+    nper = int(round(WINDOW_S * sample_rate))
+    pad = np.concatenate([np.zeros(nper // 2, x.dtype), x, np.zeros(nper + hop, x.dtype)])
+    f1 = np.full(n_frames, np.nan)
+    voicing = np.zeros(n_frames)
+    for start in range(0, n_frames, BLOCK_FRAMES):  # in blocks: whole, the spectra took ~5.5 MB a second
+        block = range(start, min(n_frames, start + BLOCK_FRAMES))
+        f1[start:block.stop], voicing[start:block.stop] = _block_cues(_frames(pad, block, hop, nper), sample_rate)
+    voiced = voicing > VOICED_CORRELATION
     height = _calibrate(f1)
     return VowelCues(f1, voicing, voiced, height)
 

@@ -11,6 +11,7 @@ Units: pixels for crops and landmarks; "face units" (inter-ocular distance = 1) 
 from __future__ import annotations
 
 import logging
+import mmap
 from dataclasses import dataclass
 
 import cv2
@@ -89,7 +90,7 @@ class LibraryBuilder:
         x0, y0, x1, y1 = lower_face_box(landmarks, CROP_MARGIN_IOD, frame.shape[:2])
         if x1 - x0 < MIN_CROP_PX or y1 - y0 < MIN_CROP_PX:
             return
-        crop = np.array(frame[y0:y1, x0:x1])
+        crop = own_pages(frame[y0:y1, x0:x1])
         self.entries.append(LibraryEntry(index, x0, y0, crop))
         self._bytes += crop.nbytes
         while self._bytes > self.budget_bytes or len(self.entries) > self.max_entries:
@@ -97,6 +98,21 @@ class LibraryBuilder:
             self.entries = [e for e in self.entries if e.index % self.stride == 0]
             self._bytes = sum(e.crop.nbytes for e in self.entries)
             log.debug("mouth library thinned to every %d frames (%d entries)", self.stride, len(self.entries))
+
+
+def own_pages(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` in memory pages of its own (an anonymous mapping, returned to the system when the copy is
+    freed), for arrays kept a long time among many short-lived large ones.
+
+    Library crops live for the whole job while decoded frames (2.7 MB at 720p) come and go around them; on the
+    heap each crop can land in a freed frame's hole, which then no longer fits a frame, and the heap grows with
+    the clip's length (measured, 720p: peak RSS 502-509 MB for a 60 s clip against 481-487 MB with crops in their
+    own pages; 409-428 MB for 10 s either way).
+    """
+    buf = mmap.mmap(-1, max(1, a.nbytes))
+    out = np.frombuffer(buf, a.dtype, count=a.size).reshape(a.shape)
+    out[...] = a
+    return out
 
 
 def lower_face_box(lm: np.ndarray, margin: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
