@@ -298,3 +298,20 @@ def test_a_one_frame_glitch_is_unsure_and_a_steady_move_is_not():
     assert list(np.flatnonzero(unsure_frames(glitch, valid))) == [6, 9]
     # a cut between frames 5 and 6 makes frame 6 the first of its shot: nothing to compare it with on one side
     assert list(np.flatnonzero(unsure_frames(glitch, valid, shot=np.r_[np.zeros(6, int), np.ones(6, int)]))) == [9]
+
+
+def test_a_box_over_no_face_picks_the_nearest_and_says_so(caplog):
+    """``--box`` where no face is: the face nearest the box, with one warning (it used to take the first face)."""
+    from retalk.face.tracker import FaceTracker
+
+    def face(x0: float, y0: float) -> np.ndarray:  # a square "mesh" of 4 points, pixels
+        return np.array([[x0, y0, 0], [x0 + 50, y0, 0], [x0, y0 + 50, 0], [x0 + 50, y0 + 50, 0]], np.float32)
+
+    left, right = face(10, 10), face(300, 10)
+    tracker = FaceTracker(box=(500, 0, 560, 60))
+    with caplog.at_level("WARNING", logger="retalk.face.tracker"):
+        assert tracker._choose([left, right]) is right
+        assert tracker._choose([left, right]) is right
+    said = [r for r in caplog.records if "overlaps none" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    assert FaceTracker(box=(0, 0, 40, 40))._choose([left, right]) is left  # an overlapping box still decides

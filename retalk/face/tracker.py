@@ -146,6 +146,7 @@ class FaceTracker:
         self.static = static
         self.max_side = max_side
         self._mesh: FaceMesh | None = None
+        self._box_warned = False  # --box overlapping no face: said once
         self._multi = False  # the tracking mesh follows several faces (the speaker is chosen among them)
         self._probe: FaceMesh | None = None
         self._tiles: FaceMesh | None = None  # per-picture mesh for tile searches (made on first need)
@@ -185,7 +186,15 @@ class FaceTracker:
             prev = _box(self._last)
             return faces[int(np.argmax([_iou(prev, b) for b in boxes]))]
         if self.box is not None:
-            return faces[int(np.argmax([_iou(self.box, b) for b in boxes]))]
+            overlap = [_iou(self.box, b) for b in boxes]
+            if max(overlap) > 0:
+                return faces[int(np.argmax(overlap))]
+            if not self._box_warned:
+                log.warning("--box %s overlaps none of the %d face(s) found; using the nearest",
+                            " ".join(f"{v:g}" for v in self.box), len(faces))
+                self._box_warned = True
+            centre = (self.box[:2] + self.box[2:]) / 2
+            return faces[int(np.argmin([np.hypot(*((b[:2] + b[2:]) / 2 - centre)) for b in boxes]))]
         if self.face_index is not None:
             order = np.argsort([b[0] for b in boxes])
             if self.face_index >= len(faces):
