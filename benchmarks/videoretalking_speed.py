@@ -58,28 +58,55 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn, device: torch.device, repeats: int = 1) -> float:
-    """Seconds per call of ``fn()`` after one warm-up call."""
+def time_call(fn, device: torch.device, repeats: int = 1) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) per call of ``fn()`` after one warm-up call."""
     with torch.inference_mode():
         fn()
         _sync(device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(repeats):
             fn()
         _sync(device)
-    return (time.perf_counter() - t) / repeats
+    return (time.perf_counter() - t) / repeats, (time.process_time() - c) / repeats
 
 
-def reference_networks(folder: Path, device: torch.device, repeats: int) -> dict[str, float]:
-    """Seconds per forward at batch 1 of each network on its reference input."""
+def reference_upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
+                        pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """StyleGAN2's FIR filter the way the reference's plain-torch ``upfirdn2d_native`` runs it (what GPEN
+    runs on a CPU): every channel as its own (B·C, 1, H, W) single-channel convolution. Same values as
+    retalk's depthwise version; used here only so the reference column costs what the reference costs."""
+    import torch.nn.functional as F
+
+    b, c, h, w = x.shape
+    kh, kw = kernel.shape
+    if up > 1:
+        spread = x.new_zeros(b, c, h, up, w, up)
+        spread[:, :, :, 0, :, 0] = x
+        x = spread.view(b, c, h * up, w * up)
+    p0, p1 = pad
+    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+    x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+    weight = torch.flip(kernel, [0, 1]).to(x.dtype).view(1, 1, kh, kw)
+    out = F.conv2d(x.reshape(b * c, 1, x.shape[2], x.shape[3]), weight)
+    out = out.view(b, c, out.shape[2], out.shape[3])
+    return out[:, :, ::down, ::down] if down > 1 else out
+
+
+def reference_networks(folder: Path, device: torch.device, repeats: int) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds per forward at batch 1 of each network on its reference input, run as the
+    reference runs them: float32, contiguous (NCHW) tensors, eager, no retalk speed-ups
+    (:func:`retalk.networks.fast.plain`), GPEN's blur as the reference's :func:`reference_upfirdn2d`."""
+    from unittest import mock
+
     from retalk.checkpoints import load
+    from retalk.networks import stylegan2_ops
 
     g = torch.Generator().manual_seed(0)
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=g).to(device)
 
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     net = load("dnet", folder, device=device)
     src, coeff = rand(1, 3, 256, 256) * 2 - 1, torch.randn(1, 73, 26, generator=g).to(device)
     out["D-Net"] = time_call(lambda: net(src, coeff), device, repeats)
@@ -88,7 +115,8 @@ def reference_networks(folder: Path, device: torch.device, repeats: int) -> dict
     out["L-Net + E-Net"] = time_call(lambda: net(mel, faces, faces[:, 3:]), device, repeats)
     net = load("gpen", folder, device=device)
     x512 = rand(1, 3, 512, 512) * 2 - 1
-    out["GPEN"] = time_call(lambda: net(x512), device, repeats)
+    with mock.patch.object(stylegan2_ops, "upfirdn2d", reference_upfirdn2d):
+        out["GPEN"] = time_call(lambda: net(x512), device, repeats)
     net = load("parsenet", folder, device=device)
     out["ParseNet"] = time_call(lambda: net(x512), device, repeats)
     net = load("gfpgan", folder, device=device)
