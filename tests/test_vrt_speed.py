@@ -92,28 +92,36 @@ def test_channels_last_enet_matches_reference() -> None:
 
 
 def test_compiled_gpen_matches_reference() -> None:
-    """TorchInductor (constant-folded weights, fused element-wise loops) on the small GPEN: the reference's digest."""
+    """TorchInductor (constant-folded weights, fused element-wise loops) on the small GPEN: the reference's digest,
+    compiled once however it is called afterwards (no_grad or inference mode, NCHW or strided input)."""
     x = _gpen_input()
-    net, seconds = compile_network(ChannelsLast(_gpen_small()), lambda n: n(x), "gpen test")
-    if isinstance(net, ChannelsLast):
+    net = ChannelsLast(_gpen_small())
+    seconds = compile_network(net, lambda n: n(x), "gpen test")
+    if not net.compiled:
         pytest.skip("torch.compile is not available here (no C++ compiler?)")
     assert seconds > 0
-    with torch.inference_mode():
-        image, _ = net(x)
     with torch.no_grad():
+        image, _ = net(x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2))
         _, latent = _gpen_small()(x, return_latents=True)
+    with torch.inference_mode():
+        again, _ = net(x)
     check_golden("gpen_small", {"image": image, "latent": latent})
+    assert torch.equal(again, image)
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    compiled = net.__dict__["_compiled"]
+    assert isinstance(compiled, OptimizedModule)
 
 
 def test_compile_failure_falls_back_to_the_eager_network(caplog: pytest.LogCaptureFixture) -> None:
-    plain = torch.nn.Conv2d(3, 4, 3)
+    net = ChannelsLast(torch.nn.Conv2d(3, 4, 3))
 
     def broken(net: torch.nn.Module) -> None:
         raise RuntimeError("no compiler here")
 
     with caplog.at_level(logging.WARNING):
-        net, _ = compile_network(plain, broken, "test net")
-    assert net is plain
+        compile_network(net, broken, "test net")
+    assert not net.compiled
     assert "no compiler here" in caplog.text and "uncompiled" in caplog.text
 
 

@@ -53,16 +53,34 @@ class ChannelsLast(nn.Module):
     """Calls ``net`` with its 4-D float tensor arguments in channels-last order (same values, same outputs).
 
     ``net``'s 4-D weights are converted too (:func:`to_channels_last`); outputs come back as ``net`` makes them
-    (channels-last strides; values and shapes unchanged, so callers that index, permute or ``.numpy()`` them
-    see the same numbers).
+    (values and shapes unchanged, so callers that index, permute or ``.numpy()`` them see the same numbers).
+    After :meth:`use_compiled` the calls go to the compiled ``net`` instead, always under
+    ``torch.inference_mode`` and with channels-last inputs, so that its guards (grad mode, strides) hold on
+    every call and it is compiled once.
     """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = to_channels_last(net)
+        self.__dict__["_compiled"] = None  # not a registered submodule: the state stays that of ``net``
+
+    def use_compiled(self, compiled: Callable[..., Any] | None) -> None:
+        """Route calls to ``compiled`` (a ``torch.compile`` of :attr:`net`), or back to ``net`` (None)."""
+        self.__dict__["_compiled"] = compiled
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls go to a compiled network."""
+        return self.__dict__["_compiled"] is not None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self.net(*(_nhwc(a) for a in args), **{k: _nhwc(v) for k, v in kwargs.items()})
+        args = tuple(_nhwc(a) for a in args)
+        kwargs = {k: _nhwc(v) for k, v in kwargs.items()}
+        compiled = self.__dict__["_compiled"]
+        if compiled is None:
+            return self.net(*args, **kwargs)
+        with torch.inference_mode():
+            return compiled(*args, **kwargs)
 
 
 class ParseLogits(nn.Module):
@@ -82,19 +100,24 @@ class ParseLogits(nn.Module):
         return (n.out_mask_conv(n.decoder(feat + n.body(feat))),)
 
 
-def compile_network(net: nn.Module, warm_up: Callable[[nn.Module], Any], name: str) -> tuple[nn.Module, float]:
-    """``torch.compile`` of ``net`` (see the module docstring), compiled now by calling ``warm_up(compiled)``
-    under ``torch.inference_mode``; returns ``(module, seconds spent)``. On any failure (no C++ compiler, an
-    unsupported operation) the eager ``net`` comes back, with a warning."""
+def compile_network(net: ChannelsLast, warm_up: Callable[[nn.Module], Any], name: str) -> float:
+    """Compile ``net.net`` with ``torch.compile`` (see the module docstring) and route ``net``'s calls to it;
+    it is compiled now, by calling ``warm_up(net)``. Returns the seconds spent. On any failure (no C++
+    compiler, an unsupported operation) ``net`` stays eager, with a warning.
+
+    Each network class has its own ``forward`` code, so each gets its own compiled-code cache (the wrapper's
+    input conversion stays outside the compiled graph).
+    """
     t = time.perf_counter()
     try:
-        compiled = torch.compile(net, dynamic=False, options=dict(INDUCTOR_OPTIONS))
+        net.use_compiled(torch.compile(net.net, dynamic=False, options=dict(INDUCTOR_OPTIONS)))
         with torch.inference_mode():
-            warm_up(compiled)
+            warm_up(net)
     except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eager
+        net.use_compiled(None)
         log.warning("%s: torch.compile failed (%s: %s); running it uncompiled", name, type(exc).__name__,
                     str(exc).splitlines()[0] if str(exc) else "")
-        return net, time.perf_counter() - t
+        return time.perf_counter() - t
     seconds = time.perf_counter() - t
     log.info("%s: compiled in %.1f s", name, seconds)
-    return compiled, seconds
+    return seconds

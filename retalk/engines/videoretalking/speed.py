@@ -75,8 +75,7 @@ def cpu_networks(nets: Networks, compile_them: bool) -> tuple[Networks, float]:
             net = ParseLogits(net)
         net = ChannelsLast(net).eval()
         if compile_them:
-            net, seconds = compile_network(net, call, f"videoretalking {name}")
-            spent += seconds
+            spent += compile_network(net, call, f"videoretalking {name}")
         return net
 
     t = time.perf_counter()
