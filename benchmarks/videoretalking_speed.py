@@ -153,15 +153,67 @@ def run_engine(folder: Path, work: Path, frames: int, size: int, device: str, co
 
 def _run(folder: Path, work: Path, clip: Path, wav: Path, device: str, compile_nets: bool | None,
          cache: Path | None) -> tuple[object, float, float]:
+    from retalk.engines.videoretalking import VideoReTalkingEngine
     from retalk.pipeline import SyncOptions, sync
 
-    options = {"checkpoints": str(folder), "cache": cache is not None, "cache_dir": str(cache) if cache else None,
-               "compile": compile_nets}
-    opts = SyncOptions(engine="videoretalking", device=device, progress=False, recognize=False,
-                       preset="ultrafast", engine_options=options)
+    class KeepNetworks(VideoReTalkingEngine):
+        """The engine, keeping its networks (as it ran them: wrapped, compiled) for :func:`networks_ab`."""
+
+        def close(self) -> None:
+            self.kept = self.nets
+            super().close()
+
+    engine = KeepNetworks(checkpoints=folder, device=device, cache=cache is not None, cache_dir=cache,
+                          compile=compile_nets, progress=False)
+    opts = SyncOptions(engine=engine, device=device, progress=False, recognize=False, preset="ultrafast")
     t, c = time.perf_counter(), time.process_time()
     res = sync(clip, wav, work / "out.mp4", opts)
-    return res, time.perf_counter() - t, time.process_time() - c
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    return (res, engine.kept), wall, cpu
+
+
+def networks_ab(kept, folder: Path, device: torch.device, repeats: int) -> dict[str, tuple[float, ...]]:
+    """Each network as the reference runs it (see :func:`reference_networks`) and as retalk ran it in the clip
+    (``kept``: the engine's networks, channels-last, compiled if they were), batch 1, alternately (A B A B
+    …, ``repeats`` pairs after one warm-up each), so that load from other processes hits both alike.
+    Returns per network ``(reference wall, reference CPU, retalk wall, retalk CPU)`` seconds per forward."""
+    from unittest import mock
+
+    from retalk.checkpoints import load
+    from retalk.networks import stylegan2_ops
+
+    g = torch.Generator().manual_seed(0)
+    x512 = torch.rand(1, 3, 512, 512, generator=g).to(device) * 2 - 1
+    src, coeff = x512[:, :, ::2, ::2].contiguous(), torch.randn(1, 73, 26, generator=g).to(device)
+    mel, faces = torch.randn(1, 1, 80, 16, generator=g).to(device), torch.rand(1, 6, 384, 384, generator=g).to(device)
+    calls = {  # name: (reference module, retalk module, call)
+        "D-Net": (load("dnet", folder, device=device), kept.dnet, lambda n: n(src, coeff)),
+        "L-Net + E-Net": (load("enet", folder / "ENet.pth", device=device), kept.enet,
+                          lambda n: n(mel, faces, faces[:, 3:])),
+        "GPEN": (load("gpen", folder, device=device), kept.gpen, lambda n: n(x512)),
+        "ParseNet": (load("parsenet", folder, device=device), kept.parsenet, lambda n: n(x512)),
+        "GFPGAN": (load("gfpgan", folder, device=device), kept.restorer.net,
+                   lambda n: n(x512, return_rgb=False, randomize_noise=True)),
+    }
+    out: dict[str, tuple[float, ...]] = {}
+    for name, (ref, fast, call) in calls.items():
+        sums = [0.0, 0.0, 0.0, 0.0]
+        for _ in range(repeats):
+            for k, net in enumerate((ref, fast)):
+                with mock.patch.object(stylegan2_ops, "upfirdn2d", reference_upfirdn2d) if k == 0 else _nothing():
+                    w, c = time_call(lambda: call(net), device, 1)
+                sums[2 * k] += w / repeats
+                sums[2 * k + 1] += c / repeats
+        out[name] = tuple(sums)
+    return out
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 #: Per frame: which reference networks each retalk network stage stands for (the reference's Step 7 parses the
@@ -209,9 +261,10 @@ def main() -> None:
         cache = Path(tmp) / "cache" if args.rerun else None
         runs = ["first run"] + (["second run (cache warm)"] if args.rerun else [])
         results = []
+        kept = None
         for label in runs:
-            res, wall, cpu = run_engine(folder, Path(tmp), args.frames, args.size, args.device, compile_nets, cache,
-                                        args.clip)
+            (res, kept), wall, cpu = run_engine(folder, Path(tmp), args.frames, args.size, args.device, compile_nets,
+                                                cache, args.clip)
             what = Path(args.clip[0]).name if args.clip else f"{args.size}x{args.size}"
             results.append((label, res, report(res, wall, cpu, f"{label}: {what}")))
 
@@ -228,6 +281,19 @@ def main() -> None:
             compare(res, ref, label)
             print(f"retalk rendering wall per frame / reference networks per frame, {label}: {render / total:.2f} "
                   f"({total / render:.2f}x less time)")
+        ab = networks_ab(kept, folder, device, args.repeats)
+        print(f"\nnetworks alone, reference and retalk alternately, batch 1, mean of {args.repeats} "
+              f"(load average {os.getloadavg()[0]:.2f}):")
+        print(f"  {'network':<16}{'ref wall':>10}{'ref CPU':>10}{'retalk wall':>13}{'retalk CPU':>12}"
+              f"{'x wall':>8}{'x CPU':>8}")
+        for k, (rw, rc, fw, fc) in ab.items():
+            print(f"  {k:<16}{rw:10.3f}{rc:10.3f}{fw:13.3f}{fc:12.3f}{rw / fw:8.2f}{rc / fc:8.2f}")
+        uses = {"D-Net": 1, "GPEN": 1, "L-Net + E-Net": 1, "GFPGAN": 1}
+        for i, (what, col) in enumerate((("wall", 0), ("CPU", 1))):
+            r = sum(ab[k][col] * c for k, c in PER_FRAME.items() if k in ab) + ref["face3d"][col]
+            f = sum(ab[k][2 + col] * c for k, c in uses.items()) + 2 * ab["ParseNet"][2 + col] + ref["face3d"][col]
+            print(f"  per frame ({what}): reference networks {r:.3f} s (3 ParseNet), retalk's {f:.3f} s (2 ParseNet): "
+                  f"{r / f:.2f}x less")
 
 
 #: Reference forwards per output frame.
