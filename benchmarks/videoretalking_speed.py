@@ -153,7 +153,7 @@ def run_engine(folder: Path, work: Path, frames: int, size: int, device: str, co
 
 def _run(folder: Path, work: Path, clip: Path, wav: Path, device: str, compile_nets: bool | None,
          cache: Path | None) -> tuple[object, float, float]:
-    from retalk.engines.videoretalking import VideoReTalkingEngine
+    from retalk.engines.videoretalking.engine import VideoReTalkingEngine
     from retalk.pipeline import SyncOptions, sync
 
     class KeepNetworks(VideoReTalkingEngine):
