@@ -156,20 +156,14 @@ def _run(folder: Path, work: Path, clip: Path, wav: Path, device: str, compile_n
     from retalk.engines.videoretalking.engine import VideoReTalkingEngine
     from retalk.pipeline import SyncOptions, sync
 
-    class KeepNetworks(VideoReTalkingEngine):
-        """The engine, keeping its networks (as it ran them: wrapped, compiled) for :func:`networks_ab`."""
-
-        def close(self) -> None:
-            self.kept = self.nets
-            super().close()
-
-    engine = KeepNetworks(checkpoints=folder, device=device, cache=cache is not None, cache_dir=cache,
-                          compile=compile_nets, progress=False)
+    # an engine passed in stays open (its caller owns it): its networks, as it ran them, go to networks_ab
+    engine = VideoReTalkingEngine(checkpoints=folder, device=device, cache=cache is not None, cache_dir=cache,
+                                  compile=compile_nets, progress=False)
     opts = SyncOptions(engine=engine, device=device, progress=False, recognize=False, preset="ultrafast")
     t, c = time.perf_counter(), time.process_time()
     res = sync(clip, wav, work / "out.mp4", opts)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
-    return (res, engine.kept), wall, cpu
+    return (res, engine.nets), wall, cpu
 
 
 def networks_ab(kept, folder: Path, device: torch.device, repeats: int) -> dict[str, tuple[float, ...]]:
