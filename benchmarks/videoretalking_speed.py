@@ -21,10 +21,10 @@ Tables:
   reference networks it stands for.
 
     python benchmarks/videoretalking_speed.py [--frames 4] [--size 256] [--clip VIDEO AUDIO] [--device cpu|cuda]
-                                             [--compile on|off|auto] [--checkpoints DIR] [--rerun]
+                                             [--compile auto|on|off] [--checkpoints DIR] [--rerun]
 
-On a 2-core CPU one frame costs seconds; the defaults (four frames, compiled networks) finish in about
-five minutes.
+On a 2-core CPU one frame costs seconds; the defaults (four frames, not compiled) finish in a few minutes,
+``--compile on`` adds about five minutes of compiling.
 """
 from __future__ import annotations
 
@@ -230,9 +230,10 @@ def main() -> None:
     ap.add_argument("--checkpoints", type=Path, help="release files (random ones are written here if absent)")
     ap.add_argument("--repeats", type=int, default=2, help="timed forwards per reference network (after one warm-up)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--compile", choices=("auto", "on", "off"), default="on",
-                    help="TorchInductor-compiled networks on the CPU (default on: compiling is timed apart, as "
-                         "vrt.compile; the engine's own default, auto, compiles from 60 frames)")
+    ap.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                    help="TorchInductor-compiled networks on the CPU: auto (the engine's default) compiles from 60 "
+                         "frames; on compiles even for a few frames (minutes on a 2-core CPU, timed apart as "
+                         "vrt.compile); never on a GPU")
     ap.add_argument("--rerun", action="store_true",
                     help="dub the same clip twice with a fresh cache and report the second run too (cached "
                          "coefficients and enhanced faces: D-Net, GPEN and one ParseNet skipped)")
