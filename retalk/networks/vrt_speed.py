@@ -49,6 +49,14 @@ def _nhwc(x: Any) -> Any:
     return x
 
 
+def _nhwc_copy(x: Any) -> Any:
+    """A channels-last copy of a 4-D float tensor (made in inference mode, it is an inference tensor whether
+    ``x`` was one or not: compiled code guards on that); anything else unchanged."""
+    if isinstance(x, Tensor) and x.dim() == 4 and x.is_floating_point():
+        return x.clone(memory_format=torch.channels_last)
+    return x
+
+
 class ChannelsLast(nn.Module):
     """Calls ``net`` with its 4-D float tensor arguments in channels-last order (same values, same outputs).
 
@@ -74,13 +82,11 @@ class ChannelsLast(nn.Module):
         return self.__dict__["_compiled"] is not None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        args = tuple(_nhwc(a) for a in args)
-        kwargs = {k: _nhwc(v) for k, v in kwargs.items()}
         compiled = self.__dict__["_compiled"]
         if compiled is None:
-            return self.net(*args, **kwargs)
-        with torch.inference_mode():
-            return compiled(*args, **kwargs)
+            return self.net(*(_nhwc(a) for a in args), **{k: _nhwc(v) for k, v in kwargs.items()})
+        with torch.inference_mode():  # fresh inference-mode copies: the same guards hold whoever calls
+            return compiled(*(_nhwc_copy(a) for a in args), **{k: _nhwc_copy(v) for k, v in kwargs.items()})
 
 
 class ParseLogits(nn.Module):
