@@ -236,6 +236,16 @@ class GFPGANRestorer:
         self._dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         self._lut: torch.Tensor | None = None
 
+    def with_network(self, net: torch.nn.Module) -> GFPGANRestorer:
+        """A restorer with the same settings running ``net`` instead (e.g. a channels-last or compiled
+        wrapper of this one's network, with the same call contract and output)."""
+        import copy
+
+        other = copy.copy(self)
+        other.net = net
+        other._lut = None
+        return other
+
     # -- steps ---------------------------------------------------------------------------------
 
     def align(self, frame_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:

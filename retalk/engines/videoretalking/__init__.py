@@ -5,6 +5,7 @@
 * :mod:`.cache`: per-clip coefficients and enhanced faces kept by input hash (no torch);
 * :mod:`.analysis`: the crop box and 3DMM coefficients of every source frame;
 * :mod:`.context`, :mod:`.store`, :mod:`.tensors`, :mod:`.progress`: what the ops share;
+* :mod:`.speed`: the networks as they run on a CPU (channels-last, compiled for long clips);
 * the runtime ops, one per network: :mod:`.stabilise` (D-Net), :mod:`.reference` (GPEN + ParseNet),
   :mod:`.lipsync` (E-Net), :mod:`.upface` (GANimation), :mod:`.paste` (GFPGAN, ParseNet masks, blends).
 

@@ -52,9 +52,10 @@ UP_FACE_NAMES = tuple(UP_FACES)
 #: Face-box padding (top, bottom, left, right) in pixels, the reference's ``--pads``.
 PADS = (0, 20, 0, 0)
 
-# frames per network call: (CUDA, CPU); on the CPU a larger batch is no faster per frame, only later
-_BATCH = {"vrt.dnet": (8, 2), "vrt.reference": (8, 2), "vrt.enet": (16, 2), "vrt.upface": (16, 2),
-          "vrt.gfpgan": (8, 2), "vrt.parse": (8, 2), "face3d": (32, 8)}
+# frames per network call: (CUDA, CPU); on the CPU a larger batch is no faster per frame, only later (and
+# the compiled networks are compiled for batch 1: another batch size would compile them again)
+_BATCH = {"vrt.dnet": (8, 1), "vrt.reference": (8, 1), "vrt.enet": (16, 1), "vrt.upface": (16, 1),
+          "vrt.gfpgan": (8, 1), "vrt.parse": (8, 1), "face3d": (32, 8)}
 
 
 def check_exp_img(value: str) -> str:
@@ -85,6 +86,9 @@ class VideoReTalkingEngine(Engine):
         cache: read and write the per-clip cache.
         batch_size: frames per network call for every network (default per network and device).
         progress: per-stage progress bars with time estimates.
+        compile: compile the networks with TorchInductor on the CPU (None: when the clip has at least
+            :data:`~retalk.engines.videoretalking.speed.COMPILE_MIN_FRAMES` frames to render); see
+            :mod:`retalk.engines.videoretalking.speed`.
     """
 
     name = "videoretalking"
@@ -92,7 +96,7 @@ class VideoReTalkingEngine(Engine):
 
     def __init__(self, checkpoints: str | Path | None = None, device: str | None = None, exp_img: str = "neutral",
                  up_face: str = "original", cache_dir: str | Path | None = None, cache: bool = True,
-                 batch_size: int | None = None, progress: bool = True) -> None:
+                 batch_size: int | None = None, progress: bool = True, compile: bool | None = None) -> None:
         if up_face not in UP_FACES:
             raise InputError(f"--up-face {up_face!r}: choose from {', '.join(UP_FACES)}")
         if batch_size is not None and batch_size < 1:
@@ -100,6 +104,7 @@ class VideoReTalkingEngine(Engine):
         exp_img = check_exp_img(exp_img)
         files = check_release(checkpoints, up_face, exp_img)
         self._setup(files, resolve_device(device), exp_img, up_face, cache_dir, cache, batch_size, progress)
+        self.compile = compile
         self.nets = self._load_networks()
         from retalk.face3d.align import load_lm3d
 
@@ -109,7 +114,7 @@ class VideoReTalkingEngine(Engine):
     @classmethod
     def with_networks(cls, nets: Networks, lm3d: np.ndarray, template: np.ndarray, *, up_face: str = "original",
                       cache_dir: str | Path | None = None, cache: bool = False, batch_size: int | None = None,
-                      progress: bool = False) -> VideoReTalkingEngine:
+                      progress: bool = False, compile: bool = False) -> VideoReTalkingEngine:
         """An engine on networks already loaded (or stand-ins with the same calls, for tests and benchmarks).
 
         ``lm3d``: (5, 3) standard landmarks; ``template``: (64,) expression.
@@ -119,6 +124,7 @@ class VideoReTalkingEngine(Engine):
         engine = cls.__new__(cls)
         engine._setup(None, torch.device(nets.device), "neutral", up_face, cache_dir, cache, batch_size, progress)
         engine.nets, engine.lm3d = nets, np.asarray(lm3d)
+        engine.compile = compile
         engine.template = np.asarray(template, np.float32)
         return engine
 
@@ -133,6 +139,8 @@ class VideoReTalkingEngine(Engine):
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.clip: ClipContext | None = None
+        self.compile: bool | None = None
+        self._cpu_ready = False
         self.store = FrameStore()
         self._ops: list[Any] = []
 
@@ -188,8 +196,18 @@ class VideoReTalkingEngine(Engine):
                                 faces=faces)
         self.store.clear()
         shown = plan.schedule
-        self._ops = self._build_ops(progress=plan.progress and self.progress,
-                                    total=int(np.count_nonzero(analysis.valid[shown] & track.valid[shown])))
+        total = int(np.count_nonzero(analysis.valid[shown] & track.valid[shown]))
+        if not self._cpu_ready:  # once per engine: channels-last networks, compiled for long clips
+            from retalk.engines.videoretalking.speed import cpu_networks, should_compile
+
+            compile_them = should_compile(self.compile, self.device, total)
+            if plan.clock is not None and compile_them:
+                with plan.clock.time("vrt.compile"):
+                    self.nets, _ = cpu_networks(self.nets, compile_them)
+            else:
+                self.nets, _ = cpu_networks(self.nets, compile_them)
+            self._cpu_ready = True
+        self._ops = self._build_ops(progress=plan.progress and self.progress, total=total)
         log.info("videoretalking: %d source frames (%d with a face), crop box %s, %d output frames, %s",
                  len(track), int(analysis.valid.sum()), analysis.box, len(mels), self.device)
 
