@@ -83,15 +83,11 @@ def reference_upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down
     retalk's depthwise version; used here only so the reference column costs what the reference costs."""
     import torch.nn.functional as F
 
-    b, c, h, w = x.shape
+    from retalk.networks.stylegan2_ops import spread_and_pad
+
+    b, c = x.shape[:2]
     kh, kw = kernel.shape
-    if up > 1:
-        spread = x.new_zeros(b, c, h, up, w, up)
-        spread[:, :, :, 0, :, 0] = x
-        x = spread.view(b, c, h * up, w * up)
-    p0, p1 = pad
-    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
-    x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+    x = spread_and_pad(x, up, pad)
     weight = torch.flip(kernel, [0, 1]).to(x.dtype).view(1, 1, kh, kw)
     out = F.conv2d(x.reshape(b * c, 1, x.shape[2], x.shape[3]), weight)
     out = out.view(b, c, out.shape[2], out.shape[3])

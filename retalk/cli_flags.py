@@ -169,15 +169,20 @@ def blink_rate(text: str) -> float:
     return _number_in(text, *BLINK_RATE_RANGE, "blinks per minute")
 
 
-def face_index(text: str) -> int:
-    """``--face-index``: 0 (the leftmost face) or more."""
+def _whole(text: str, minimum: int, below: str) -> int:
+    """``text`` as a whole number of at least ``minimum``; ``below`` (formatted with ``value``) says why not."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: faces are counted from the left, starting at 0")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(below.format(value=value))
     return value
+
+
+def face_index(text: str) -> int:
+    """``--face-index``: 0 (the leftmost face) or more."""
+    return _whole(text, 0, "{value}: faces are counted from the left, starting at 0")
 
 
 def device(text: str) -> str | None:
@@ -206,13 +211,7 @@ def box(text: str) -> tuple[float, float, float, float]:
 
 def positive(text: str) -> int:
     """A whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _whole(text, 1, "must be at least 1, got {value}")
 
 
 def engine_names() -> list[str]:

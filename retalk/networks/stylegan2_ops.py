@@ -55,6 +55,19 @@ def make_kernel(taps: Sequence[float]) -> Tensor:
     return k / k.sum()
 
 
+def spread_and_pad(x: torch.Tensor, up: int, pad: tuple[int, int]) -> torch.Tensor:
+    """upfirdn2d's first steps: ``up - 1`` zeros after each sample on both axes, then ``pad`` (before, after)
+    on both axes (negative values crop). (B, C, H, W) → (B, C, H·up + p0 + p1, W·up + p0 + p1)."""
+    batch, channels, height, width = x.shape
+    if up > 1:
+        spread = x.new_zeros(batch, channels, height, up, width, up)
+        spread[:, :, :, 0, :, 0] = x
+        x = spread.view(batch, channels, height * up, width * up)
+    p0, p1 = pad
+    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+    return x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+
+
 def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)) -> Tensor:
     """Upsample by zero insertion, pad, convolve with ``kernel``, keep every ``down``-th sample.
 
@@ -70,15 +83,9 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
     Returns:
         (B, C, (H·up + p0 + p1 − kh) // down + 1, same for W).
     """
-    batch, channels, height, width = x.shape
+    batch, channels = x.shape[:2]
     kh, kw = kernel.shape
-    if up > 1:
-        spread = x.new_zeros(batch, channels, height, up, width, up)
-        spread[:, :, :, 0, :, 0] = x
-        x = spread.view(batch, channels, height * up, width * up)
-    p0, p1 = pad
-    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
-    x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+    x = spread_and_pad(x, up, pad)
     # one depthwise convolution (groups = channels): the same sums as filtering each channel alone, but
     # oneDNN runs it ~30x faster than a (B·C, 1, H, W) single-channel convolution
     weight = torch.flip(kernel, [0, 1]).to(x.dtype).expand(channels, 1, kh, kw)
