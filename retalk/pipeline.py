@@ -184,16 +184,6 @@ def _start_recognizer(opt: SyncOptions, engine: Engine | None, speech: Audio) ->
     return Aside(phones_mod.recognize_phones, speech.samples, speech.sample_rate)
 
 
-def _recognized(aside: Aside) -> tuple[Sequence[Phone] | None, bool, str | None]:
-    """:func:`timed_phones`' answer for recognized phones, from ``aside``: ``(phones, False, "arpabet")``, or, as
-    there, a warning and ``(None, False, None)`` when recognition fails (the mouth follows the acoustics)."""
-    try:
-        return aside.result(), False, "arpabet"
-    except Exception as exc:  # noqa: BLE001 - recognition is an aid; acoustics alone still work
-        log.warning("phone recognition failed (%s); using acoustic features only", exc)
-        return None, False, None
-
-
 def _analysis_workers(opt: SyncOptions, info: VideoInfo, engine: Engine | None) -> int:
     """Processes for the analysis pass: several only for a video whose engine does not watch the pass,
     with the speaker chosen automatically; by default one per core but one (at most 8) from 4 cores up."""
@@ -291,11 +281,9 @@ def sync(face: str | Path, audio: str | Path, outfile: str | Path, options: Sync
             engine, injected = create_engine("passthrough"), False
         # 4. Speech and the plan
         with clock.wall("planning"):
-            if aside is not None and engine.needs_phones:
-                phones, exact, notation = _recognized(aside)
-            else:
-                phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones,
-                                                       opt.phone_notation, opt.recognize and engine.needs_phones)
+            phones, exact, notation = timed_phones(speech.samples, speech.sample_rate, opt.phones, opt.phone_notation,
+                                                   opt.recognize and engine.needs_phones,
+                                                   aside.result if aside is not None else None)
             mouth = mouth_track(speech.samples, speech.sample_rate, fps, n_out, phones, exact, opt.expression_scale,
                                 notation)
             schedule = ping_pong(n_src, n_out)

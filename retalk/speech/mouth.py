@@ -19,7 +19,7 @@ own range (0 = closed, 1 = their usual widest), widths in [-1 (rounded), 1 (spre
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -278,19 +278,23 @@ def _consonant_frames(phones: Sequence[Phone], n: int, fps: float, notation: str
 
 
 def timed_phones(samples: np.ndarray, sample_rate: int, phones: Sequence[Phone] | None = None,
-                 notation: str | None = "espeak", recognize: bool = True
+                 notation: str | None = "espeak", recognize: bool = True,
+                 recognized: Callable[[], Sequence[Phone]] | None = None,
                  ) -> tuple[Sequence[Phone] | None, bool, str | None]:
     """The phones to drive the mouth with: ``(phones, exact, notation)``.
 
     Given ``phones`` (a synthesizer's own timings, in ``notation``) are exact. Otherwise,
-    with ``recognize``, pocketsphinx's English phones (ARPAbet, approximate); if recognition
-    is off or fails, ``None`` and the mouth follows the acoustics alone.
+    with ``recognize``, pocketsphinx's English phones (ARPAbet, approximate): ``recognized()`` when
+    given (recognition already started elsewhere, e.g. in a child process), else recognized here;
+    if recognition is off or fails, ``None`` and the mouth follows the acoustics alone.
     """
     if phones is not None:
         return phones, True, notation
     if not recognize:
         return None, False, None
     try:
+        if recognized is not None:
+            return recognized(), False, "arpabet"
         from retalk.speech.phones import recognize_phones
 
         return recognize_phones(samples, sample_rate), False, "arpabet"
