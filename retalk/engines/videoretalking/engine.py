@@ -17,6 +17,7 @@ torch is imported when this module is, which happens only when the engine is cho
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -201,10 +202,8 @@ class VideoReTalkingEngine(Engine):
             from retalk.engines.videoretalking.speed import cpu_networks, should_compile
 
             compile_them = should_compile(self.compile, self.device, total)
-            if plan.clock is not None and compile_them:
-                with plan.clock.time("vrt.compile"):
-                    self.nets, _ = cpu_networks(self.nets, compile_them)
-            else:
+            timed = compile_them and plan.clock is not None
+            with plan.clock.time("vrt.compile") if timed else contextlib.nullcontext():
                 self.nets, _ = cpu_networks(self.nets, compile_them)
             self._cpu_ready = True
         self._ops = self._build_ops(progress=plan.progress and self.progress, total=total)
